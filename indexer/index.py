@@ -1,0 +1,475 @@
+"""Item vector index: a streaming catalog of unit vectors searched by cosine.
+
+Vectors live in our own float32 array (one row per stored vector) and a FAISS
+index built from a factory string is keyed by those row numbers. Items come and
+go at any time:
+
+* ``upsert`` appends a fresh row and retires the item's old one, so an update
+  is a remove plus an add.
+* Indexes that support ``remove_ids`` (Flat, IVF) drop retired rows at once.
+  HNSW cannot, so its retired rows stay in the graph as tombstones (they still
+  help navigation) and are filtered out of results.
+* When retired rows pass ``max_deleted_fraction`` of all rows, the index is
+  rebuilt from the live rows; the same happens when ``auto`` crosses from exact
+  to approximate search, or a trainable index (IVF) first has enough vectors to
+  train on. Until then a trainable index is served by an exact Flat index.
+
+Rebuilds run inline and block the caller: on two cores HNSW32 takes about 7 s
+per 10k 384-d items (2 s for 64-d); Flat takes milliseconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import faiss
+import numpy as np
+
+if TYPE_CHECKING:
+    from streams.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+AUTO = "auto"
+EXACT_FACTORY = "Flat"
+APPROXIMATE_FACTORY = "HNSW32"
+_FORMAT = 1
+_META_FILE, _VECTORS_FILE, _INDEX_FILE = "index.json", "vectors.npy", "index.faiss"
+# FAISS warns below 39 training points per centroid; PQ codebooks have 256.
+_POINTS_PER_CENTROID = 39
+_PQ_CENTROIDS = 256
+
+Hit = tuple[str, float]
+
+
+class ItemIndex:
+    """Cosine search over item vectors keyed by string item id.
+
+    Args:
+        dim: Vector length.
+        factory: FAISS factory string (``"Flat"``, ``"HNSW32"``,
+            ``"IVF1024,Flat"``...) or ``"auto"``: exact Flat below
+            ``approximate_from`` live items, HNSW32 from there on.
+        approximate_from: Live items at which ``auto`` switches to HNSW; it
+            switches back to Flat once fewer than half of that remain.
+        ef_construction: HNSW build breadth (higher: better graph, slower adds).
+        ef_search: Smallest HNSW search breadth. A search also uses at least
+            twice the neighbours it fetches: on 100k clustered 384-d vectors
+            that measured recall@100 0.98 (0.93 on uniform random 64-d, the
+            worst case for graph search).
+        nprobe: IVF lists probed per query; default ``nlist // 16``.
+        train_size: Live items needed before a trainable index is trained;
+            default 39 per IVF centroid (or per PQ centroid).
+        max_deleted_fraction: Share of retired rows that triggers a rebuild.
+
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        factory: str = AUTO,
+        *,
+        approximate_from: int = 50_000,
+        ef_construction: int = 128,
+        ef_search: int = 128,
+        nprobe: int | None = None,
+        train_size: int | None = None,
+        max_deleted_fraction: float = 0.25,
+    ) -> None:
+        if dim < 1:
+            raise ValueError(f"dim must be >= 1, got {dim}")
+        if not 0.0 < max_deleted_fraction < 1.0:
+            raise ValueError(f"max_deleted_fraction must be in (0, 1), got {max_deleted_fraction}")
+        self._dim = dim
+        self._factory = factory
+        self._approximate_from = approximate_from
+        self._ef_construction = ef_construction
+        self._ef_search = ef_search
+        self._nprobe = nprobe
+        self._max_deleted_fraction = max_deleted_fraction
+        self._train_size = 0
+        if factory != AUTO:
+            try:
+                probe = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
+            except RuntimeError as error:
+                raise ValueError(f"invalid FAISS factory string {factory!r}") from error
+            if not probe.is_trained:
+                self._train_size = train_size or self._default_train_size(probe)
+        # Saved with the index so a loaded one behaves like the one saved.
+        self._options: dict[str, Any] = {
+            "approximate_from": approximate_from,
+            "ef_construction": ef_construction,
+            "ef_search": ef_search,
+            "nprobe": nprobe,
+            "train_size": self._train_size or None,
+            "max_deleted_fraction": max_deleted_fraction,
+        }
+        self._store = np.empty((0, dim), dtype=np.float32)
+        self._live = np.empty(0, dtype=bool)
+        self._row_ids: list[str | None] = []  # row -> item id; None once retired
+        self._rows: dict[str, int] = {}  # item id -> its live row
+        self._tombstones = 0  # retired rows still inside the FAISS index
+        self._can_remove = True
+        # Empty: trainable and auto indexes start exact; _maybe_rebuild moves on.
+        self._built_factory = EXACT_FACTORY if factory == AUTO or self._train_size else factory
+        self._index = self._new_index(self._built_factory)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, dim: int) -> ItemIndex:
+        """Build an empty index for ``dim``-long vectors as the settings describe."""
+        return cls(dim, settings.index_factory)
+
+    # --- catalog updates ------------------------------------------------------
+
+    def upsert(self, item_ids: Sequence[str], vectors: np.ndarray) -> None:
+        """Add items or replace their vectors; within one call the last duplicate wins."""
+        matrix = self._as_matrix(vectors, "vectors")
+        if len(item_ids) != len(matrix):
+            raise ValueError(f"{len(item_ids)} item ids for {len(matrix)} vectors")
+        if not np.isfinite(matrix).all():
+            raise ValueError("vectors contain NaN or infinity")
+        last_position = {item_id: position for position, item_id in enumerate(item_ids)}
+        if len(last_position) < len(item_ids):
+            matrix = matrix[list(last_position.values())]
+        ids = list(last_position)
+        if not ids:
+            return
+        self._retire([self._rows[item_id] for item_id in ids if item_id in self._rows])
+        first = len(self._row_ids)
+        self._reserve(first + len(ids))
+        self._store[first : first + len(ids)] = _normalised(matrix)
+        self._live[first : first + len(ids)] = True
+        self._row_ids.extend(ids)
+        self._rows.update(zip(ids, range(first, first + len(ids)), strict=True))
+        if not self._maybe_rebuild():
+            rows = np.arange(first, first + len(ids), dtype=np.int64)
+            self._index.add_with_ids(self._store[first : first + len(ids)], rows)
+
+    def remove(self, item_ids: Iterable[str]) -> int:
+        """Remove items; returns how many were present."""
+        popped = (self._rows.pop(item_id, None) for item_id in item_ids)
+        rows = [row for row in popped if row is not None]
+        self._retire(rows)
+        self._maybe_rebuild()
+        return len(rows)
+
+    # --- lookups --------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self._rows
+
+    def item_ids(self) -> list[str]:
+        """Ids of all items in the index."""
+        return list(self._rows)
+
+    def vector(self, item_id: str) -> np.ndarray | None:
+        """Return a copy of the item's unit vector, or None if unknown."""
+        row = self._rows.get(item_id)
+        return None if row is None else self._store[row].copy()
+
+    def vectors(self, item_ids: Sequence[str], *, fill_missing: bool = False) -> np.ndarray:
+        """Vectors of the known items, in order; unknown ids are skipped.
+
+        With ``fill_missing`` the result has one row per id instead, zeros for
+        unknown ones, so it stays aligned with per-item weights.
+        """
+        rows = np.fromiter(
+            (self._rows.get(item_id, -1) for item_id in item_ids),
+            dtype=np.int64,
+            count=len(item_ids),
+        )
+        known = rows >= 0
+        if not fill_missing:
+            return self._store[rows[known]]
+        result = np.zeros((len(rows), self._dim), dtype=np.float32)
+        result[known] = self._store[rows[known]]
+        return result
+
+    @property
+    def dim(self) -> int:
+        """Vector length."""
+        return self._dim
+
+    @property
+    def factory(self) -> str:
+        """The factory string asked for (may be ``auto``)."""
+        return self._factory
+
+    @property
+    def active_factory(self) -> str:
+        """The factory string of the FAISS index serving searches now."""
+        return self._built_factory
+
+    # --- search ---------------------------------------------------------------
+
+    def search(
+        self, query_vectors: np.ndarray, k: int, exclude: Sequence[set[str]] | None = None
+    ) -> list[list[Hit]]:
+        """Top-``k`` ``(item_id, cosine)`` per query, best first, skipping ``exclude[i]``.
+
+        One FAISS call serves the whole batch; it over-fetches by the largest
+        exclude set and the tombstone share, and re-asks (doubling) only for
+        queries still short of ``k`` while the index holds more.
+        """
+        queries = _normalised(self._as_matrix(query_vectors, "query_vectors"))
+        if exclude is not None and len(exclude) != len(queries):
+            raise ValueError(f"{len(exclude)} exclude sets for {len(queries)} queries")
+        results: list[list[Hit]] = [[] for _ in range(len(queries))]
+        total = int(self._index.ntotal)
+        if k < 1 or total == 0 or len(queries) == 0:
+            return results
+        largest_exclude = max((len(seen) for seen in exclude), default=0) if exclude else 0
+        tombstone_margin = int(np.ceil(k * self._tombstones / total))
+        fetch = k + largest_exclude + tombstone_margin
+        pending = np.arange(len(queries))
+        while len(pending):
+            fetch = min(fetch, total)
+            scores, rows = self._search_rows(queries[pending], fetch)
+            short = []
+            for query, query_scores, query_rows in zip(pending.tolist(), scores, rows, strict=True):
+                seen = exclude[query] if exclude is not None else None
+                results[query] = self._hits(query_scores, query_rows, seen, k)
+                if len(results[query]) < k and fetch < total:
+                    short.append(query)
+            pending = np.asarray(short, dtype=np.int64)
+            fetch *= 2
+        return results
+
+    def _search_rows(self, queries: np.ndarray, fetch: int) -> tuple[np.ndarray, np.ndarray]:
+        if self._is_hnsw:
+            # faiss's bundled type stubs lack SearchParametersHNSW; it exists at runtime.
+            params = faiss.SearchParametersHNSW(  # type: ignore[attr-defined]
+                efSearch=max(self._ef_search, 2 * fetch)
+            )
+            return self._index.search(queries, fetch, params=params)
+        return self._index.search(queries, fetch)
+
+    def _hits(
+        self, scores: np.ndarray, rows: np.ndarray, seen: set[str] | None, k: int
+    ) -> list[Hit]:
+        valid = rows >= 0
+        valid[valid] = self._live[rows[valid]]
+        hits: list[Hit] = []
+        for row, score in zip(rows[valid].tolist(), scores[valid].tolist(), strict=True):
+            item_id = self._row_ids[row]
+            if item_id is not None and (seen is None or item_id not in seen):
+                hits.append((item_id, score))
+                if len(hits) == k:
+                    break
+        return hits
+
+    # --- persistence ----------------------------------------------------------
+
+    def save(self, folder: str | Path) -> None:
+        """Write the index to ``folder``: FAISS file, ``.npy`` vectors, JSON sidecar.
+
+        The sidecar is written last and holds the other files' sha256, so a
+        crash mid-save or a file from another snapshot is caught by ``load``.
+        """
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        used = len(self._row_ids)
+        with _replacing(folder / _VECTORS_FILE) as tmp, tmp.open("wb") as file:
+            np.save(file, self._store[:used], allow_pickle=False)
+        with _replacing(folder / _INDEX_FILE) as tmp:
+            faiss.write_index(self._index, str(tmp))
+        meta = {
+            "format": _FORMAT,
+            "dim": self._dim,
+            "factory": self._factory,
+            "active_factory": self._built_factory,
+            "options": self._options,
+            "index_rows": int(self._index.ntotal),
+            "tombstones": self._tombstones,
+            "sha256": {name: _sha256(folder / name) for name in (_VECTORS_FILE, _INDEX_FILE)},
+            "item_ids": self._row_ids,
+        }
+        with _replacing(folder / _META_FILE) as tmp:
+            tmp.write_text(json.dumps(meta), encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: str | Path) -> ItemIndex:
+        """Read an index written by :meth:`save`; a corrupt file raises ValueError."""
+        folder = Path(folder)
+        meta_path = folder / _META_FILE
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            if meta["format"] != _FORMAT:
+                raise ValueError(f"{meta_path}: format {meta['format']}, expected {_FORMAT}")
+            dim, row_ids, index_rows = int(meta["dim"]), meta["item_ids"], int(meta["index_rows"])
+            index = cls(dim, meta["factory"], **meta["options"])
+            built_factory, tombstones = str(meta["active_factory"]), int(meta["tombstones"])
+            checksums = {name: meta["sha256"][name] for name in (_VECTORS_FILE, _INDEX_FILE)}
+        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as error:
+            raise ValueError(f"{meta_path}: not a valid index sidecar ({error!r})") from error
+        if not isinstance(row_ids, list) or not all(
+            item_id is None or isinstance(item_id, str) for item_id in row_ids
+        ):
+            raise ValueError(f"{meta_path}: item_ids must be a list of strings or nulls")
+        for name, checksum in checksums.items():
+            if _sha256(folder / name) != checksum:
+                raise ValueError(f"{folder / name}: checksum differs from {meta_path.name}")
+        vectors_path, index_path = folder / _VECTORS_FILE, folder / _INDEX_FILE
+        try:
+            store = np.load(vectors_path, allow_pickle=False)
+        except (ValueError, OSError) as error:
+            raise ValueError(f"{vectors_path}: not a readable .npy file ({error})") from error
+        if store.dtype != np.float32 or store.shape != (len(row_ids), dim):
+            raise ValueError(
+                f"{vectors_path}: {store.dtype}{store.shape} does not fit {meta_path.name}"
+            )
+        try:
+            faiss_index = faiss.read_index(str(index_path))
+        except RuntimeError as error:
+            raise ValueError(f"{index_path}: not a readable FAISS index") from error
+        if (
+            not isinstance(faiss_index, faiss.IndexIDMap)
+            or faiss_index.d != dim
+            or faiss_index.ntotal != index_rows
+        ):
+            raise ValueError(f"{index_path}: shape does not fit {meta_path.name}")
+        index._store, index._row_ids = np.ascontiguousarray(store), row_ids
+        index._live = np.fromiter((item_id is not None for item_id in row_ids), bool, len(row_ids))
+        index._rows = {item_id: row for row, item_id in enumerate(row_ids) if item_id is not None}
+        index._index, index._built_factory = faiss_index, built_factory
+        index._tombstones = tombstones
+        index._configure(faiss_index)
+        return index
+
+    # --- storage and rebuilds -------------------------------------------------
+
+    def _retire(self, rows: list[int]) -> None:
+        """Mark rows dead; drop them from FAISS when the index can remove ids."""
+        if not rows:
+            return
+        row_array = np.asarray(rows, dtype=np.int64)
+        self._live[row_array] = False
+        for row in rows:
+            self._row_ids[row] = None
+        if self._can_remove:
+            try:
+                self._index.remove_ids(row_array)
+                return
+            except RuntimeError:  # HNSW and other graph indexes cannot remove ids
+                self._can_remove = False
+        self._tombstones += len(rows)
+
+    def _reserve(self, rows: int) -> None:
+        if rows <= len(self._store):
+            return
+        capacity = max(rows, 2 * len(self._store), 1024)
+        store = np.empty((capacity, self._dim), dtype=np.float32)
+        store[: len(self._row_ids)] = self._store[: len(self._row_ids)]
+        live = np.zeros(capacity, dtype=bool)
+        live[: len(self._row_ids)] = self._live[: len(self._row_ids)]
+        self._store, self._live = store, live
+
+    def _desired_factory(self) -> str:
+        live = len(self._rows)
+        if self._factory == AUTO:
+            # Hysteresis: a catalog hovering at the threshold must not flip-flop.
+            switch_at = self._approximate_from
+            if self._built_factory == APPROXIMATE_FACTORY:
+                switch_at //= 2
+            return APPROXIMATE_FACTORY if live >= switch_at else EXACT_FACTORY
+        if self._train_size and self._built_factory != self._factory:
+            return self._factory if live >= self._train_size else EXACT_FACTORY
+        return self._factory
+
+    def _maybe_rebuild(self) -> bool:
+        """Rebuild when the wanted index kind changed or retired rows piled up."""
+        desired = self._desired_factory()
+        retired = len(self._row_ids) - len(self._rows)
+        if desired == self._built_factory and retired <= self._max_deleted_fraction * len(
+            self._row_ids
+        ):
+            return False
+        self._rebuild(desired)
+        return True
+
+    def _rebuild(self, factory: str) -> None:
+        started = time.perf_counter()
+        live_rows = np.flatnonzero(self._live[: len(self._row_ids)])
+        self._store = np.ascontiguousarray(self._store[live_rows])
+        self._live = np.ones(len(live_rows), dtype=bool)
+        self._row_ids = [self._row_ids[row] for row in live_rows.tolist()]
+        self._rows = {
+            item_id: row for row, item_id in enumerate(self._row_ids) if item_id is not None
+        }
+        self._index = self._new_index(factory)
+        if not self._index.is_trained:
+            self._index.train(self._store)
+        self._index.add_with_ids(self._store, np.arange(len(live_rows), dtype=np.int64))
+        self._built_factory, self._tombstones = factory, 0
+        logger.info(
+            "item index rebuilt as %s with %d items in %.2fs",
+            factory,
+            len(live_rows),
+            time.perf_counter() - started,
+        )
+
+    def _new_index(self, factory: str) -> Any:
+        # IDMap (not IDMap2): our own store already serves vectors back.
+        index = faiss.index_factory(self._dim, f"IDMap,{factory}", faiss.METRIC_INNER_PRODUCT)
+        self._configure(index)
+        self._can_remove = True
+        return index
+
+    def _configure(self, index: Any) -> None:
+        inner = faiss.downcast_index(index.index)
+        self._is_hnsw = False
+        if isinstance(inner, faiss.IndexHNSW):
+            self._is_hnsw = True
+            inner.hnsw.efConstruction = self._ef_construction
+            inner.hnsw.efSearch = self._ef_search
+        ivf = faiss.try_extract_index_ivf(inner)
+        if ivf is not None:
+            ivf.nprobe = self._nprobe or max(1, ivf.nlist // 16)
+
+    @staticmethod
+    def _default_train_size(probe: Any) -> int:
+        ivf = faiss.try_extract_index_ivf(probe)
+        if ivf is not None:
+            return _POINTS_PER_CENTROID * int(ivf.nlist)
+        return _POINTS_PER_CENTROID * _PQ_CENTROIDS
+
+    def _as_matrix(self, vectors: np.ndarray, name: str) -> np.ndarray:
+        matrix = np.asarray(vectors, dtype=np.float32)
+        if matrix.ndim == 1:
+            matrix = matrix[None, :]
+        if matrix.ndim != 2 or matrix.shape[1] != self._dim:
+            raise ValueError(f"{name} must have shape (n, {self._dim}), got {matrix.shape}")
+        return matrix
+
+
+def _normalised(matrix: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero), so inner product is cosine."""
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return np.ascontiguousarray(matrix / np.maximum(norms, 1e-12), dtype=np.float32)
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()
+
+
+@contextmanager
+def _replacing(path: Path) -> Iterator[Path]:
+    """Yield a temporary path that replaces ``path`` atomically once written."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -1,0 +1,73 @@
+"""A ranking worker's local copy of the catalog: FAISS index plus item metadata.
+
+Every ranking worker holds one, fed from the compacted item-vectors topic, so
+retrieval never leaves the process.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from indexer.index import ItemIndex
+from streams.wire import ItemVector
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ItemInfo:
+    """What a homepage shows about an item besides its score."""
+
+    title: str
+    category: str | None
+
+
+class IndexReplica:
+    """Item vectors searchable by FAISS, plus titles and categories."""
+
+    def __init__(self, index: ItemIndex) -> None:
+        self.index = index
+        self.info: dict[str, ItemInfo] = {}
+        self.encoder_versions: set[str] = set()
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self.info
+
+    def apply(self, vectors: Sequence[ItemVector]) -> None:
+        """Insert or replace a batch of item vectors (one FAISS call)."""
+        if not vectors:
+            return
+        # Within one batch the newest message for an id wins, as in the compacted topic.
+        latest = {vector.item_id: vector for vector in vectors}
+        ids = list(latest)
+        matrix = np.stack([latest[item_id].vector for item_id in ids]).astype(np.float32)
+        self.index.upsert(ids, matrix)
+        for item_id in ids:
+            vector = latest[item_id]
+            self.info[item_id] = ItemInfo(vector.title, vector.category)
+            self.encoder_versions.add(vector.encoder_version)
+
+    def remove(self, item_ids: Iterable[str]) -> int:
+        """Delete items (catalog tombstones); returns how many were present."""
+        present = [item_id for item_id in item_ids if item_id in self.info]
+        for item_id in present:
+            del self.info[item_id]
+        if present:
+            self.index.remove(present)
+        return len(present)
+
+    def known(self, item_ids: Iterable[str]) -> list[str]:
+        """The ids among ``item_ids`` that the replica has vectors for, in order."""
+        return [item_id for item_id in item_ids if item_id in self.info]
+
+    def title(self, item_id: str) -> str:
+        """Title of an item, or its id when unknown."""
+        info = self.info.get(item_id)
+        return info.title if info else item_id

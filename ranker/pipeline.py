@@ -1,0 +1,108 @@
+"""The ranking pipeline: stages in order. This module is the table of contents.
+
+Order matters and is chosen on purpose:
+1. Candidate sources (ANN first, trending as the cold-start and fallback pool);
+   each fails open, so a broken source degrades a homepage instead of
+   dropping it.
+2. Filters, cheapest first: duplicates and seen items are set lookups;
+   removed items need the replica.
+3. One batched scorer call for every candidate of every user in the batch.
+4. Selectors: cut to the homepage size first, then explain only what is shown.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from indexer.replica import IndexReplica
+from ranker.candidate_sources import FaissCandidateSource, TrendingCandidateSource
+from ranker.filters import DuplicateCandidatesFilter, RemovedItemsFilter, SeenItemsFilter
+from ranker.scorers import DotProductScorer
+from ranker.selectors import ReasonSelector, TopScoreSelector
+from ranker.stages import Candidate, CandidateSource, Filter, RankingQuery, Scorer, Selector
+from ranker.trending import TrendingCounter
+
+log = logging.getLogger(__name__)
+
+TRENDING_POOL = 50
+
+
+@dataclass(slots=True)
+class RankedHomepage:
+    """A user's ranked items plus what each filter removed (for explanations)."""
+
+    user_id: str
+    items: list[Candidate]
+    removed: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class RankingPipeline:
+    """Runs candidate sources → filters → scorer → selectors for a batch of users."""
+
+    sources: list[CandidateSource]
+    filters: list[Filter]
+    scorer: Scorer
+    selectors: list[Selector]
+    candidates_per_user: int
+
+    def rank(self, queries: Sequence[RankingQuery]) -> list[RankedHomepage]:
+        """Rank a batch of users with one call per source and one scorer call."""
+        pooled: list[list[Candidate]] = [[] for _ in queries]
+        for source in self.sources:
+            try:
+                fetched = source.fetch(queries, self.candidates_per_user)
+            except Exception:
+                if not source.fail_open:
+                    raise
+                log.exception("candidate source %s failed; ranking without it", source.name)
+                continue
+            for user_candidates, more in zip(pooled, fetched, strict=True):
+                user_candidates.extend(more)
+
+        removed: list[dict[str, list[str]]] = [{} for _ in queries]
+        for position, query in enumerate(queries):
+            for rule in self.filters:
+                result = rule.apply(query, pooled[position])
+                pooled[position] = result.kept
+                if result.removed:
+                    removed[position][rule.name] = [c.item_id for c in result.removed]
+
+        self.scorer.score(queries, pooled)
+
+        homepages = []
+        for position, query in enumerate(queries):
+            selected = pooled[position]
+            for selector in self.selectors:
+                selected = selector.select(query, selected)
+            homepages.append(RankedHomepage(query.user_id, selected, removed[position]))
+        return homepages
+
+
+def build_pipeline(
+    replica: IndexReplica,
+    trending: TrendingCounter,
+    *,
+    homepage_size: int,
+    candidates_per_user: int,
+) -> RankingPipeline:
+    """The production pipeline, stage by stage."""
+    return RankingPipeline(
+        sources=[
+            FaissCandidateSource(replica),
+            TrendingCandidateSource(trending, replica, size=TRENDING_POOL),
+        ],
+        filters=[
+            DuplicateCandidatesFilter(),
+            SeenItemsFilter(),
+            RemovedItemsFilter(replica),
+        ],
+        scorer=DotProductScorer(replica),
+        selectors=[
+            TopScoreSelector(homepage_size),
+            ReasonSelector(replica),
+        ],
+        candidates_per_user=candidates_per_user,
+    )

@@ -1,0 +1,178 @@
+"""Faust agents: consume → call plain code in ranker/ or indexer/ → send.
+
+Agents stay thin: decoding, dead-lettering and sending live here; what to do
+with an event lives in :class:`ranker.service.RankingService` and
+:class:`indexer.service.IndexingService`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import faust
+from faust.types import StreamT
+
+from indexer.service import IndexingService
+from ranker.service import RankingService
+from ranker.state import UserState
+from streams.dead_letter import DeadLetterPublisher
+from streams.index_feed import IndexFeed
+from streams.wire import Event, InvalidMessage, Item, Ranking
+
+log = logging.getLogger(__name__)
+
+
+class TableStateStore:
+    """Adapts a Faust table of raw bytes to :class:`ranker.service.UserStateStore`."""
+
+    def __init__(self, table: faust.Table) -> None:  # type: ignore[type-arg]
+        self._table = table
+
+    def get(self, user_id: str) -> bytes | None:
+        """Stored state bytes, or None."""
+        return self._table.get(user_id)  # type: ignore[no-any-return]
+
+    def put(self, user_id: str, state: bytes) -> None:
+        """Store state bytes (the table writes its changelog)."""
+        self._table[user_id] = state
+
+    def delete(self, user_id: str) -> None:
+        """Forget the user, locally and in the changelog."""
+        self._table.pop(user_id, None)
+
+
+class PendingRankings:
+    """Users whose homepage must be recomputed, latest event per user.
+
+    Coalescing means a burst of clicks by one user costs one ranking, and the
+    ranking loop always sees a batch it can score in one call.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._pending: dict[str, tuple[Event, UserState]] = {}
+        self._limit = limit
+        self.has_work = asyncio.Event()
+        self.has_room = asyncio.Event()
+        self.has_room.set()
+
+    def add(self, event: Event, state: UserState) -> None:
+        """Queue (or refresh) a user's ranking request."""
+        self._pending.pop(event.user_id, None)  # re-insert: newest requests go last
+        self._pending[event.user_id] = (event, state)
+        self.has_work.set()
+        if len(self._pending) >= self._limit:
+            self.has_room.clear()
+
+    def discard(self, user_id: str) -> None:
+        """Drop a queued request (the user was forgotten)."""
+        self._pending.pop(user_id, None)
+
+    def take(self, size: int) -> list[tuple[Event, UserState]]:
+        """Remove and return up to ``size`` oldest requests."""
+        users = list(self._pending)[:size]
+        batch = [self._pending.pop(user) for user in users]
+        if not self._pending:
+            self.has_work.clear()
+        if len(self._pending) < self._limit:
+            self.has_room.set()
+        return batch
+
+
+def register_ranking_agents(
+    app: faust.App,
+    events_topic: faust.TopicT,
+    rankings_topic: faust.TopicT,
+    table: faust.Table,  # type: ignore[type-arg]
+    service: RankingService,
+    feed: IndexFeed,
+    dead_letter: DeadLetterPublisher,
+    batch_size: int,
+) -> dict[str, Any]:
+    """Wire the per-event state agent and the batched ranking loop."""
+    store = TableStateStore(table)
+    pending = PendingRankings(limit=4 * batch_size)
+    stats = {"applied": 0, "duplicates": 0, "rankings": 0}
+
+    @app.agent(events_topic, name="homefeed.update-user-state")
+    async def update_user_state(stream: StreamT) -> None:  # type: ignore[type-arg]
+        # State is written per event, inside the event's own context, so Faust
+        # files it under the event's partition (table and changelog agree).
+        async for event in stream.events():
+            raw = event.message.value
+            try:
+                user_event = Event.decode(raw)
+            except InvalidMessage as error:
+                await dead_letter.reject(event, str(error))
+                continue
+            key = event.message.key
+            if key is not None and key != user_event.user_id.encode():
+                await dead_letter.reject(event, "message key does not match user_id")
+                continue
+            await pending.has_room.wait()
+            state = service.apply(user_event, store)
+            if user_event.type == "forget":
+                pending.discard(user_event.user_id)
+                await rankings_topic.send(key=user_event.user_id.encode(), value=None)
+            elif state is None:
+                stats["duplicates"] += 1
+            else:
+                stats["applied"] += 1
+                pending.add(user_event, state)
+
+    @app.task
+    async def rank_pending_users() -> None:
+        await feed.ready.wait()
+        while True:
+            await pending.has_work.wait()
+            batch = pending.take(batch_size)
+            try:
+                rankings = service.rank(batch)
+            except Exception:
+                # One bad batch must not stop homepages for everyone else.
+                log.exception("ranking a batch of %d users failed", len(batch))
+                continue
+            for ranking in rankings:
+                await _send_ranking(rankings_topic, ranking)
+            stats["rankings"] += len(rankings)
+            await asyncio.sleep(0)  # let the state agent fill the next batch
+
+    return stats
+
+
+async def _send_ranking(topic: faust.TopicT, ranking: Ranking) -> None:
+    await topic.send(key=ranking.user_id.encode(), value=ranking.encode())
+
+
+def register_indexing_agent(
+    app: faust.App,
+    items_topic: faust.TopicT,
+    vectors_topic: faust.TopicT,
+    service: IndexingService,
+    dead_letter: DeadLetterPublisher,
+    batch_size: int,
+) -> None:
+    """Wire the agent that turns catalog items into item vectors."""
+
+    @app.agent(items_topic, name="homefeed.encode-items")
+    async def encode_items(stream: StreamT) -> None:  # type: ignore[type-arg]
+        async for events in stream.take_events(batch_size, within=0.2):
+            log.info("indexing batch of %d messages", len(events))
+            items: list[Item] = []
+            for event in events:
+                raw = event.message.value
+                if raw is None:  # catalog tombstone: the item is gone everywhere
+                    if event.message.key is not None:
+                        service.forget(bytes(event.message.key).decode())
+                    await vectors_topic.send(key=event.message.key, value=None)
+                    continue
+                try:
+                    items.append(Item.decode(raw))
+                except InvalidMessage as error:
+                    await dead_letter.reject(event, str(error))
+            # BERT releases the GIL: encode in a thread so the loop keeps serving.
+            vectors = await asyncio.to_thread(service.encode_changed, items)
+            log.info("encoded %d of %d items", len(vectors), len(items))
+            for vector in vectors:
+                await vectors_topic.send(key=vector.item_id.encode(), value=vector.encode())

@@ -1,0 +1,194 @@
+"""Builds the Faust app for a worker role from settings (no app at import time)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Literal
+
+import faust
+import msgpack
+
+from indexer.index import ItemIndex
+from indexer.replica import IndexReplica
+from indexer.service import IndexingService
+from ranker.pipeline import build_pipeline
+from ranker.service import RankingService
+from ranker.trending import TrendingCounter
+from streams.agents import register_indexing_agent, register_ranking_agents
+from streams.dead_letter import DeadLetterPublisher
+from streams.index_feed import IndexFeed
+from streams.settings import Settings
+from streams.topics import TopicNames
+from streams.wire import SCHEMA_VERSION, now_ms
+
+log = logging.getLogger(__name__)
+
+Role = Literal["all", "indexer", "ranker"]
+ROLES: tuple[Role, ...] = ("all", "indexer", "ranker")
+TRENDING_PUBLISHED = 100
+USER_STATE_TABLE = "user-state"
+
+
+@dataclass
+class LazyEncoder:
+    """Loads BERT on first use: a ranking worker needs it only for search text."""
+
+    settings: Settings
+    _encoder: Any = field(default=None, init=False)
+
+    @cached_property
+    def encoder(self) -> Any:
+        """The loaded :class:`indexer.encoder.TextEncoder`."""
+        from indexer.encoder import TextEncoder
+
+        return TextEncoder.from_settings(self.settings)
+
+    def __call__(self, texts: Any) -> Any:
+        return self.encoder.encode(texts)
+
+
+@dataclass
+class Worker:
+    """A built Faust app and the components its agents use (for tests and metrics)."""
+
+    app: faust.App
+    role: Role
+    replica: IndexReplica | None = None
+    feed: IndexFeed | None = None
+    ranking: RankingService | None = None
+    indexing: IndexingService | None = None
+    dead_letter: DeadLetterPublisher | None = None
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def create_app(settings: Settings) -> faust.App:
+    """A Faust app configured from settings; agents are added by :func:`build_worker`."""
+    brokers = [f"kafka://{host}" for host in settings.bootstrap_servers.split(",")]
+    (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
+    return faust.App(
+        settings.app_id,
+        broker=brokers,
+        store=settings.store,
+        datadir=str(settings.data_dir / "faust"),
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        table_standby_replicas=settings.standby_replicas,
+        web_enabled=settings.web_enabled,
+        web_port=settings.web_port,
+        consumer_auto_offset_reset="earliest",
+        # Small linger: rankings leave in batches without hurting freshness much.
+        producer_linger_ms=5,
+        autodiscover=False,
+        topic_allow_declare=True,
+    )
+
+
+def user_state_table(app: faust.App, partitions: int) -> faust.Table:  # type: ignore[type-arg]
+    """The per-user state table: raw bytes, keyed by user id like the events topic."""
+    table = app.Table(
+        USER_STATE_TABLE,
+        default=None,
+        partitions=partitions,
+        key_type=str,
+        value_type=bytes,
+        help="Per-user interaction history, seen items and dedup window.",
+    )
+    # Faust would pick json for these types; the state is already msgpack and
+    # raw keys keep the changelog keys byte-identical to the event keys.
+    table.key_serializer = "raw"
+    table.value_serializer = "raw"
+    return table
+
+
+def build_worker(settings: Settings, role: Role = "all") -> Worker:
+    """Create the app and register the agents of ``role``."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
+    app = create_app(settings)
+    names = TopicNames.from_settings(settings)
+
+    def raw_topic(name: str) -> faust.TopicT:
+        # Raw bytes in and out: our own codecs validate, and a bad payload goes
+        # to dead-letter instead of crashing Faust's decoder.
+        return app.topic(
+            name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+        )
+
+    dead_letter = DeadLetterPublisher(raw_topic(names.dead_letter))
+    worker = Worker(app=app, role=role, dead_letter=dead_letter)
+    encoder = LazyEncoder(settings)
+
+    if role in ("all", "indexer"):
+        worker.indexing = IndexingService(encoder, encoder.encoder.version)
+        register_indexing_agent(
+            app,
+            raw_topic(names.items),
+            raw_topic(names.item_vectors),
+            worker.indexing,
+            dead_letter,
+            batch_size=settings.encoder_batch_size * 4,
+        )
+
+    if role in ("all", "ranker"):
+        replica = IndexReplica(ItemIndex(settings.embedding_dim, settings.index_factory))
+        trending = TrendingCounter(settings.trending_half_life_s)
+        feed = IndexFeed(settings.bootstrap_servers, names.item_vectors, replica)
+        ranking = RankingService(
+            replica=replica,
+            trending=trending,
+            pipeline=build_pipeline(
+                replica,
+                trending,
+                homepage_size=settings.homepage_size,
+                candidates_per_user=settings.candidates,
+            ),
+            history_size=settings.history_size,
+            seen_size=settings.seen_size,
+            recency_half_life=settings.recency_half_life,
+            encode_text=encoder,
+        )
+        table = user_state_table(app, settings.partitions)
+        worker.stats = register_ranking_agents(
+            app,
+            raw_topic(names.events),
+            raw_topic(names.rankings),
+            table,
+            ranking,
+            feed,
+            dead_letter,
+            batch_size=settings.batch_size,
+        )
+        worker.replica, worker.feed, worker.ranking = replica, feed, ranking
+        _register_background(app, settings, feed, trending, raw_topic(names.trending))
+    return worker
+
+
+def _register_background(
+    app: faust.App,
+    settings: Settings,
+    feed: IndexFeed,
+    trending: TrendingCounter,
+    trending_topic: faust.TopicT,
+) -> None:
+    worker_key = f"{socket.gethostname()}-{os.getpid()}".encode()
+
+    @app.task
+    async def follow_item_vectors() -> None:
+        await feed.run()
+
+    @app.timer(interval=settings.trending_publish_interval_s)
+    async def publish_trending() -> None:
+        # The homepage service merges these lists to serve users it has no ranking for.
+        top = trending.top(TRENDING_PUBLISHED)
+        if not top:
+            return
+        payload = {
+            "schema": SCHEMA_VERSION,
+            "items": [{"item_id": item_id, "score": score} for item_id, score in top],
+            "generated_at": now_ms(),
+        }
+        await trending_topic.send(key=worker_key, value=msgpack.packb(payload))

@@ -1,0 +1,187 @@
+"""The ``homefeed`` command line: one entry point, one subcommand per job.
+
+Every option defaults to its ``HOMEFEED_*`` setting; ``--help`` names the variable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from streams.settings import REPO_ROOT, Settings, load_settings
+
+log = logging.getLogger("homefeed")
+
+DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "movielens-ml-latest-small"
+
+
+def _broker(settings: Settings) -> object:
+    from streams.broker import LocalBroker
+
+    return LocalBroker(data_dir=settings.data_dir / "kafka", port=settings.local_kafka_port)
+
+
+def cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
+    """Start, stop or report the local Kafka broker."""
+    if settings.uses_external_kafka:
+        log.info("HOMEFEED_KAFKA_BOOTSTRAP=%s is set: using that broker", settings.kafka_bootstrap)
+        if args.action == "status":
+            print(json.dumps({"external": True, "bootstrap": settings.bootstrap_servers}))
+        return 0
+    broker = _broker(settings)
+    if args.action == "start":
+        broker.start(wait_s=args.wait)  # type: ignore[attr-defined]
+        print(f"Kafka is up at {broker.bootstrap}")  # type: ignore[attr-defined]
+    elif args.action == "stop":
+        broker.stop()  # type: ignore[attr-defined]
+        print("Kafka stopped")
+    else:
+        print(json.dumps(broker.status(), default=str))  # type: ignore[attr-defined]
+    return 0
+
+
+def cmd_topics(args: argparse.Namespace, settings: Settings) -> int:
+    """Create the project's topics (idempotent)."""
+    from streams.admin import create_topics
+
+    created = create_topics(settings)
+    print(f"created {len(created)} topic(s): {', '.join(created) or 'all existed'}")
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the Faust agents of a role until stopped."""
+    from faust.worker import Worker as FaustWorker
+
+    from streams.admin import create_topics
+    from streams.app import build_worker
+
+    create_topics(settings)
+    worker = build_worker(settings, args.role)
+    FaustWorker(worker.app, loglevel=args.loglevel, quiet=True).execute_from_commandline()
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
+    """Publish a data set's items, then its events."""
+    from indexer.datasets import load_dataset
+    from streams.admin import create_topics
+    from streams.replay import replay
+    from streams.topics import TopicNames
+
+    dataset = load_dataset(args.data, with_events=not args.items_only)
+    create_topics(settings)
+    report = asyncio.run(
+        replay(
+            settings.bootstrap_servers,
+            TopicNames.from_settings(settings),
+            dataset,
+            rate=args.rate,
+            limit=args.limit,
+            progress=sys.stderr.isatty(),
+        )
+    )
+    print(
+        f"replayed {report.items} items and {report.events} events "
+        f"in {report.seconds:.1f}s ({report.events_per_s:.0f} events/s)"
+    )
+    return 0
+
+
+def cmd_watch(args: argparse.Namespace, settings: Settings) -> int:
+    """Show live homepages of a few users."""
+    from indexer.datasets import load_dataset
+    from streams.topics import TopicNames
+    from streams.watch import watch
+
+    titles = {item.item_id: item.title for item in load_dataset(args.data, with_events=False).items}
+    users = args.users.split(",") if args.users else None
+    asyncio.run(
+        watch(
+            settings.bootstrap_servers,
+            TopicNames.from_settings(settings).rankings,
+            titles,
+            users=users,
+            show=args.show,
+            duration_s=args.duration,
+        )
+    )
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    """Broker, topics, worker, replay and the live board, all in one."""
+    from streams.demo import run_demo
+
+    return run_demo(settings, args.data, rate=args.rate, limit=args.limit, show=args.show)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for all subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="homefeed",
+        description="Streaming personalized homepages on Kafka + Faust + BERT + FAISS. "
+        "Settings come from HOMEFEED_* environment variables, e.g. "
+        "HOMEFEED_KAFKA_BOOTSTRAP (external broker), HOMEFEED_TOPIC_PREFIX, "
+        "HOMEFEED_PARTITIONS, HOMEFEED_DATA_DIR, HOMEFEED_STORE.",
+    )
+    parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    broker = sub.add_parser("broker", help="local Apache Kafka (KRaft) on 127.0.0.1")
+    broker.add_argument("action", choices=["start", "stop", "status"])
+    broker.add_argument("--wait", type=float, default=90.0, help="seconds to wait for readiness")
+    broker.set_defaults(func=cmd_broker)
+
+    topics = sub.add_parser("topics", help="topic administration")
+    topics.add_argument("action", choices=["create"])
+    topics.set_defaults(func=cmd_topics)
+
+    worker = sub.add_parser("worker", help="run the Faust agents")
+    worker.add_argument("--role", choices=["all", "indexer", "ranker"], default="all")
+    worker.add_argument("--loglevel", default="info", help="Faust worker log level")
+    worker.set_defaults(func=cmd_worker)
+
+    replay = sub.add_parser("replay", help="publish a data set's items, then its events")
+    replay.add_argument("--data", type=Path, default=DEFAULT_DATA, help="MovieLens or MSN folder")
+    replay.add_argument("--rate", type=float, default=None, help="events per second (default: max)")
+    replay.add_argument("--limit", type=int, default=None, help="publish at most N events")
+    replay.add_argument("--items-only", action="store_true", help="publish the catalog only")
+    replay.set_defaults(func=cmd_replay)
+
+    watch = sub.add_parser("watch", help="live view of a few users' homepages")
+    watch.add_argument("--data", type=Path, default=DEFAULT_DATA, help="catalog for titles")
+    watch.add_argument("--users", default=None, help="comma-separated user ids (default: first seen)")
+    watch.add_argument("--show", type=int, default=4, help="how many users to show")
+    watch.add_argument("--duration", type=float, default=None, help="stop after N seconds")
+    watch.set_defaults(func=cmd_watch)
+
+    demo = sub.add_parser("demo", help="everything end to end on the local broker")
+    demo.add_argument("--data", type=Path, default=DEFAULT_DATA, help="MovieLens folder")
+    demo.add_argument("--rate", type=float, default=200.0, help="replay events per second")
+    demo.add_argument("--limit", type=int, default=None, help="replay at most N events")
+    demo.add_argument("--show", type=int, default=4, help="how many users to show")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``homefeed`` console script."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # Client libraries log every connection at INFO; keep the console for our own news.
+    for noisy in ("kafka", "aiokafka", "faiss.loader"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    settings = load_settings()
+    return int(args.func(args, settings))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""`homefeed demo`: the whole pipeline on the local broker, ending in a live board.
+
+Each run uses fresh topic names and a fresh consumer group, so a second demo
+never mixes with the state of the first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from kafka import KafkaConsumer, TopicPartition
+
+from indexer.datasets import load_dataset
+from streams.admin import create_topics
+from streams.broker import LocalBroker
+from streams.settings import Settings
+from streams.topics import TopicNames
+from streams.watch import watch
+
+log = logging.getLogger(__name__)
+
+INDEX_WAIT_S = 300.0
+
+
+def _env_for(settings: Settings, run_id: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        HOMEFEED_TOPIC_PREFIX=settings.topic_prefix,
+        HOMEFEED_APP_ID=settings.app_id,
+        HOMEFEED_DATA_DIR=str(settings.data_dir),
+        HOMEFEED_KAFKA_BOOTSTRAP=settings.bootstrap_servers,
+    )
+    return env
+
+
+def _spawn(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    handle = log_path.open("ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "streams.cli", *args],
+        env=env,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # Ctrl-C reaches us; we stop the children in order
+    )
+
+
+def _stop(process: subprocess.Popen[bytes] | None, timeout_s: float = 20.0) -> None:
+    if process is None or process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=5)
+
+
+def count_messages(bootstrap: str, topic: str) -> int:
+    """Messages currently in a topic (sum of end offsets; exact before compaction)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        ends = consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
+        return int(sum(ends.values()))
+    finally:
+        consumer.close()
+
+
+def wait_for_vectors(bootstrap: str, topic: str, expected: int, timeout_s: float) -> int:
+    """Block until the indexer has published ``expected`` vectors (bounded)."""
+    deadline = time.monotonic() + timeout_s
+    count = 0
+    while time.monotonic() < deadline:
+        count = count_messages(bootstrap, topic)
+        if count >= expected:
+            return count
+        time.sleep(1.0)
+    log.warning("only %d of %d item vectors after %.0fs", count, expected, timeout_s)
+    return count
+
+
+def run_demo(
+    base: Settings, data: Path, *, rate: float, limit: int | None, show: int
+) -> int:
+    """Run the demo until Ctrl-C; returns the exit code."""
+    run_id = time.strftime("%Y%m%d-%H%M%S")
+    settings = base.model_copy(
+        update={
+            "topic_prefix": f"{base.topic_prefix}demo-{run_id}.",
+            "app_id": f"{base.app_id}-demo-{run_id}",
+            "data_dir": base.data_dir / "demo" / run_id,
+        }
+    )
+    topics = TopicNames.from_settings(settings)
+    logs = settings.data_dir / "logs"
+    broker = None
+    if not settings.uses_external_kafka:
+        broker = LocalBroker(data_dir=base.data_dir / "kafka", port=base.local_kafka_port)
+        print(f"[demo] starting Kafka at {broker.bootstrap} (first run fetches jars)…", flush=True)
+        broker.start(wait_s=120)
+    env = _env_for(settings, run_id)
+    worker = replay = None
+    try:
+        create_topics(settings)
+        dataset = load_dataset(data, with_events=False)
+        titles = {item.item_id: item.title for item in dataset.items}
+        print(f"[demo] topics under '{settings.topic_prefix}'; logs in {logs}", flush=True)
+        worker = _spawn(["worker", "--role", "all"], env, logs / "worker.log")
+        print(f"[demo] worker started (pid {worker.pid}); publishing {len(titles)} items…")
+        subprocess.run(
+            [sys.executable, "-m", "streams.cli", "replay", "--data", str(data), "--items-only"],
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        started = time.monotonic()
+        indexed = wait_for_vectors(
+            settings.bootstrap_servers, topics.item_vectors, len(titles), INDEX_WAIT_S
+        )
+        print(f"[demo] BERT encoded {indexed} items in {time.monotonic() - started:.1f}s")
+        replay_args = ["replay", "--data", str(data), "--rate", str(rate)]
+        if limit is not None:
+            replay_args += ["--limit", str(limit)]
+        replay = _spawn(replay_args, env, logs / "replay.log")
+        print(f"[demo] replaying events at {rate:.0f}/s; Ctrl-C to stop", flush=True)
+        time.sleep(2.0)
+        asyncio.run(watch(settings.bootstrap_servers, topics.rankings, titles, show=show))
+    except KeyboardInterrupt:
+        print("\n[demo] stopping…", flush=True)
+    finally:
+        _stop(replay)
+        _stop(worker)
+        if broker is not None:
+            broker.stop()
+        print("[demo] stopped cleanly", flush=True)
+    return 0

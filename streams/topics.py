@@ -1,0 +1,61 @@
+"""Every topic the project uses, declared once, with its partitioning and retention."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from streams.settings import Settings
+
+COMPACT = {"cleanup.policy": "compact"}
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    """A topic's full name, partition count and broker-side config."""
+
+    name: str
+    partitions: int
+    config: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class TopicNames:
+    """Full names of the project's topics under the configured prefix."""
+
+    events: str
+    items: str
+    item_vectors: str
+    rankings: str
+    dead_letter: str
+    trending: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TopicNames:
+        """Apply the topic prefix to the short names."""
+        return cls(
+            events=settings.topic("events"),
+            items=settings.topic("items"),
+            item_vectors=settings.topic("item-vectors"),
+            rankings=settings.topic("rankings"),
+            dead_letter=settings.topic("dead-letter"),
+            trending=settings.topic("trending"),
+        )
+
+
+def topic_specs(settings: Settings) -> list[TopicSpec]:
+    """What `homefeed topics create` makes, and why each is shaped so."""
+    names = TopicNames.from_settings(settings)
+    n = settings.partitions
+    return [
+        # Keyed by user: partitions bound how many ranking workers can share the load.
+        TopicSpec(names.events, n, {}),
+        # Catalog and vectors are compacted: the latest version of each item is
+        # the state a new replica rebuilds from, forever.
+        TopicSpec(names.items, n, COMPACT),
+        TopicSpec(names.item_vectors, n, COMPACT),
+        # The latest homepage per user is what a restarted service needs.
+        TopicSpec(names.rankings, n, COMPACT),
+        TopicSpec(names.dead_letter, 1, {"retention.ms": str(14 * 24 * 3600 * 1000)}),
+        # One small message per worker, keyed by worker: compaction keeps the last.
+        TopicSpec(names.trending, 1, COMPACT),
+    ]

@@ -1,0 +1,141 @@
+"""Helpers for tests against the live broker: worker processes and bounded reads."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from streams.admin import create_topics
+from streams.settings import REPO_ROOT, Settings
+from streams.topics import TopicNames
+
+
+@dataclass(frozen=True)
+class LiveEnv:
+    """A fresh namespace on the live broker: topics, consumer group, state folder."""
+
+    settings: Settings
+    topics: TopicNames
+
+    def env(self) -> dict[str, str]:
+        """Environment for a worker subprocess using this namespace."""
+        env = dict(os.environ)
+        env.update(
+            HOMEFEED_KAFKA_BOOTSTRAP=self.settings.bootstrap_servers,
+            HOMEFEED_TOPIC_PREFIX=self.settings.topic_prefix,
+            HOMEFEED_APP_ID=self.settings.app_id,
+            HOMEFEED_DATA_DIR=str(self.settings.data_dir),
+            HOMEFEED_PARTITIONS=str(self.settings.partitions),
+            HOMEFEED_STANDBY_REPLICAS="0",
+        )
+        return env
+
+
+def fresh_env(bootstrap: str, data_dir: Path, partitions: int = 4) -> LiveEnv:
+    """New topic prefix and app id so tests never see each other's messages."""
+    run = uuid.uuid4().hex[:10]
+    settings = Settings(
+        kafka_bootstrap=bootstrap,
+        topic_prefix=f"test-{run}.",
+        app_id=f"homefeed-test-{run}",
+        data_dir=data_dir,
+        partitions=partitions,
+        standby_replicas=0,
+    )
+    create_topics(settings)
+    return LiveEnv(settings, TopicNames.from_settings(settings))
+
+
+@contextmanager
+def running_worker(live: LiveEnv, log_path: Path, role: str = "all") -> Iterator[subprocess.Popen[bytes]]:
+    """A real `homefeed worker` process; its log is printed if the test fails."""
+    handle = log_path.open("ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streams.cli", "worker", "--role", role],
+        cwd=REPO_ROOT,
+        env=live.env(),
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+        handle.close()
+
+
+def produce(bootstrap: str, topic: str, messages: list[tuple[bytes | None, bytes | None]]) -> None:
+    """Send (key, value) pairs and wait until the broker has them all."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    try:
+        for key, value in messages:
+            producer.send(topic, key=key, value=value)
+        producer.flush(timeout=30)
+    finally:
+        producer.close(timeout=30)
+
+
+def topic_size(bootstrap: str, topic: str) -> int:
+    """Sum of end offsets over the topic's partitions."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        ends = consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
+        return int(sum(ends.values()))
+    finally:
+        consumer.close()
+
+
+def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str, poll_s: float = 0.5) -> None:
+    """Poll ``predicate`` until true; fail with ``what`` after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(poll_s)
+    raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+
+
+class TopicReader:
+    """Reads a topic from the beginning across calls, keeping everything it saw."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self._consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        partitions = self._consumer.partitions_for_topic(topic) or set()
+        assignment = [TopicPartition(topic, p) for p in partitions]
+        self._consumer.assign(assignment)
+        self._consumer.seek_to_beginning(*assignment)
+        self.records: list[tuple[bytes | None, bytes | None]] = []
+
+    def read_until(
+        self, done: Callable[[list[tuple[bytes | None, bytes | None]]], bool], timeout_s: float
+    ) -> list[tuple[bytes | None, bytes | None]]:
+        """Poll until ``done(records)``; raises AssertionError after ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        while not done(self.records):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout_s:.0f}s; read {len(self.records)}")
+            for batch in self._consumer.poll(timeout_ms=200).values():
+                self.records.extend((record.key, record.value) for record in batch)
+        return self.records
+
+    def close(self) -> None:
+        """Release the consumer."""
+        self._consumer.close()

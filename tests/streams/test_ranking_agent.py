@@ -1,0 +1,82 @@
+"""The state agent under Faust's test_context: no broker, memory store."""
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from indexer.index import ItemIndex
+from indexer.replica import IndexReplica
+from ranker.pipeline import build_pipeline
+from ranker.service import RankingService
+from ranker.state import UserState
+from ranker.trending import TrendingCounter
+from streams.agents import register_ranking_agents
+from streams.app import create_app, user_state_table
+from streams.dead_letter import DeadLetterPublisher
+from streams.index_feed import IndexFeed
+from streams.settings import Settings
+from streams.wire import DeadLetter, ItemVector
+from tests.factories import make_event
+
+
+class RecordingTopic:
+    """Stands in for an output topic: records what the agent sends."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[Any, Any]] = []
+
+    async def send(self, key: Any = None, value: Any = None) -> None:
+        self.sent.append((key, value))
+
+
+def build(tmp_path: Path) -> tuple[Any, Any, RankingService, RecordingTopic, RecordingTopic, dict]:
+    settings = Settings(store="memory://", data_dir=tmp_path, kafka_bootstrap="127.0.0.1:1",
+                        partitions=1)
+    app = create_app(settings)
+    replica = IndexReplica(ItemIndex(4, "Flat"))
+    replica.apply([ItemVector(f"i{n}", np.eye(4, dtype=np.float32)[n % 4], "v") for n in range(8)])
+    trending = TrendingCounter(3600)
+    service = RankingService(replica, trending, build_pipeline(
+        replica, trending, homepage_size=3, candidates_per_user=8), 50, 200, 10.0)
+    table = user_state_table(app, partitions=1)
+    rankings, dead = RecordingTopic(), RecordingTopic()
+    feed = IndexFeed("127.0.0.1:1", "vectors", replica)
+    stats = register_ranking_agents(
+        app, app.topic("events", key_type=bytes, value_type=bytes,
+                                                 key_serializer="raw", value_serializer="raw"), rankings, table, service,
+        feed, DeadLetterPublisher(dead), batch_size=8)  # type: ignore[arg-type]
+    return app, table, service, rankings, dead, stats
+
+
+def test_events_update_state_and_bad_ones_go_to_dead_letter(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        app, table, _, _, dead, stats = build(tmp_path)
+        agent = app.agents["homefeed.update-user-state"]
+        async with agent.test_context() as context:
+            await context.put(key=b"u1", value=make_event("u1", "i1").encode())
+            await context.put(key=b"u1", value=b"\x93not-an-event")
+            await context.put(key=b"u2", value=make_event("u1", "i2").encode())  # wrong key
+            await context.put(key=b"u1", value=make_event("u1", "i2").encode())
+        assert UserState.decode(table["u1"]).processed == 2
+        reasons = [DeadLetter.decode(value).reason for _, value in dead.sent]
+        assert reasons[0].startswith("not valid msgpack")
+        assert reasons[1] == "message key does not match user_id"
+        assert DeadLetter.decode(dead.sent[0][1]).original == b"\x93not-an-event"
+        assert stats["applied"] == 2
+
+    asyncio.run(scenario())
+
+
+def test_forget_event_deletes_state_and_tombstones_the_ranking(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        app, table, _, rankings, _, _ = build(tmp_path)
+        agent = app.agents["homefeed.update-user-state"]
+        async with agent.test_context() as context:
+            await context.put(key=b"u1", value=make_event("u1", "i1").encode())
+            await context.put(key=b"u1", value=make_event("u1", None, kind="forget").encode())
+        assert table.get("u1") is None
+        assert rankings.sent[-1] == (b"u1", None)
+
+    asyncio.run(scenario())

@@ -1,0 +1,87 @@
+import msgpack
+import numpy as np
+import pytest
+
+from streams.wire import (
+    MAX_ID_BYTES,
+    DeadLetter,
+    Event,
+    InvalidMessage,
+    Item,
+    ItemVector,
+    RankedItem,
+    Ranking,
+)
+
+
+def event_payload(**overrides: object) -> bytes:
+    payload = {"schema": 1, "event_id": "e1", "user_id": "u1", "type": "click",
+               "item_id": "n1", "ts": 1_700_000_000_000}
+    payload.update(overrides)
+    return msgpack.packb({k: v for k, v in payload.items() if v is not None})
+
+
+def test_event_round_trip_keeps_every_field() -> None:
+    event = Event("e1", "u1", "search", 5, text="football scores")
+    assert Event.decode(event.encode()) == event
+
+
+def test_unknown_fields_are_ignored() -> None:
+    assert Event.decode(event_payload(referrer="newsletter")).user_id == "u1"
+
+
+def test_numeric_ids_are_kept_as_text() -> None:
+    decoded = Event.decode(event_payload(user_id=42, item_id=7))
+    assert (decoded.user_id, decoded.item_id) == ("42", "7")
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"\xc1\xff", "not valid msgpack"),
+        (msgpack.packb([1, 2]), "not a map"),
+        (event_payload(schema=None), "schema"),
+        (event_payload(schema=99), "unsupported schema"),
+        (event_payload(user_id=None), "missing required field 'user_id'"),
+        (event_payload(user_id="x" * (MAX_ID_BYTES + 1)), "longer than 256 bytes"),
+        (event_payload(type="purchase"), "field 'type'"),
+        (event_payload(ts="yesterday"), "field 'ts' must be an integer"),
+        (event_payload(item_id=None), "needs 'item_id'"),
+        (event_payload(type="search", item_id=None), "needs 'text'"),
+        (event_payload(user_id=["a"]), "must be a string"),
+    ],
+)
+def test_invalid_events_say_why(raw: bytes, reason: str) -> None:
+    with pytest.raises(InvalidMessage, match=reason):
+        Event.decode(raw)
+
+
+def test_item_text_joins_title_category_and_abstract() -> None:
+    item = Item("n1", "Chiefs win", abstract="A late field goal.", category="sports")
+    assert Item.decode(item.encode()) == item
+    assert item.text() == "Chiefs win. sports. A late field goal."
+
+
+def test_item_vector_travels_as_float16() -> None:
+    vector = np.linspace(-1, 1, 384).astype(np.float32)
+    raw = ItemVector("n1", vector, "minilm@abc", title="t").encode()
+    decoded = ItemVector.decode(raw)
+    assert len(msgpack.unpackb(raw)["vector"]) == 384 * 2
+    np.testing.assert_allclose(decoded.vector, vector, atol=1e-3)
+
+
+def test_item_vector_with_wrong_length_is_rejected() -> None:
+    raw = msgpack.packb({"schema": 1, "item_id": "n1", "vector": b"\0" * 10, "dim": 384,
+                         "encoder_version": "v"})
+    with pytest.raises(InvalidMessage, match="float16"):
+        ItemVector.decode(raw)
+
+
+def test_ranking_round_trip() -> None:
+    ranking = Ranking("u1", [RankedItem("n2", 0.5, "because you liked X")], "dot@v", 10, "e1", 9)
+    assert Ranking.decode(ranking.encode()) == ranking
+
+
+def test_dead_letter_keeps_original_bytes() -> None:
+    letter = DeadLetter("homefeed.events", "bad", b"\x00\x01", b"u1", 3, 17)
+    assert DeadLetter.decode(letter.encode()) == letter
