@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
@@ -43,3 +44,14 @@ def create_topics(settings: Settings, specs: list[TopicSpec] | None = None) -> l
         return created
     finally:
         admin.close()
+
+
+def topic_size(bootstrap_servers: str, topic: str) -> int:
+    """Messages in a topic: the sum of its partitions' end offsets (exact before compaction)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        ends = consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
+        return int(sum(ends.values()))
+    finally:
+        consumer.close()

@@ -84,6 +84,7 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
             rate=args.rate,
             limit=args.limit,
             progress=sys.stderr.isatty(),
+            with_items=not args.events_only,
         )
     )
     print(
@@ -152,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--rate", type=float, default=None, help="events per second (default: max)")
     replay.add_argument("--limit", type=int, default=None, help="publish at most N events")
     replay.add_argument("--items-only", action="store_true", help="publish the catalog only")
+    replay.add_argument("--events-only", action="store_true", help="skip the catalog")
     replay.set_defaults(func=cmd_replay)
 
     watch = sub.add_parser("watch", help="live view of a few users' homepages")

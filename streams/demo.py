@@ -15,10 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from kafka import KafkaConsumer, TopicPartition
-
 from indexer.datasets import load_dataset
-from streams.admin import create_topics
+from streams.admin import create_topics, topic_size
 from streams.broker import LocalBroker
 from streams.settings import Settings
 from streams.topics import TopicNames
@@ -63,28 +61,27 @@ def _stop(process: subprocess.Popen[bytes] | None, timeout_s: float = 20.0) -> N
         process.wait(timeout=5)
 
 
-def count_messages(bootstrap: str, topic: str) -> int:
-    """Messages currently in a topic (sum of end offsets; exact before compaction)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
-    try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        ends = consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
-        return int(sum(ends.values()))
-    finally:
-        consumer.close()
-
-
 def wait_for_vectors(bootstrap: str, topic: str, expected: int, timeout_s: float) -> int:
     """Block until the indexer has published ``expected`` vectors (bounded)."""
     deadline = time.monotonic() + timeout_s
     count = 0
     while time.monotonic() < deadline:
-        count = count_messages(bootstrap, topic)
+        count = topic_size(bootstrap, topic)
         if count >= expected:
             return count
         time.sleep(1.0)
     log.warning("only %d of %d item vectors after %.0fs", count, expected, timeout_s)
     return count
+
+
+def _report(settings: Settings, topics: TopicNames, seconds: float) -> None:
+    events = topic_size(settings.bootstrap_servers, topics.events)
+    rankings = topic_size(settings.bootstrap_servers, topics.rankings)
+    print(
+        f"[demo] replayed {events} events in {seconds:.0f}s ({events / seconds:.0f} events/s); "
+        f"{rankings} homepages published to {topics.rankings}",
+        flush=True,
+    )
 
 
 def run_demo(
@@ -108,6 +105,7 @@ def run_demo(
         broker.start(wait_s=120)
     env = _env_for(settings, run_id)
     worker = replay = None
+    replay_started: float | None = None
     try:
         create_topics(settings)
         dataset = load_dataset(data, with_events=False)
@@ -126,10 +124,11 @@ def run_demo(
             settings.bootstrap_servers, topics.item_vectors, len(titles), INDEX_WAIT_S
         )
         print(f"[demo] BERT encoded {indexed} items in {time.monotonic() - started:.1f}s")
-        replay_args = ["replay", "--data", str(data), "--rate", str(rate)]
+        replay_args = ["replay", "--data", str(data), "--events-only", "--rate", str(rate)]
         if limit is not None:
             replay_args += ["--limit", str(limit)]
         replay = _spawn(replay_args, env, logs / "replay.log")
+        replay_started = time.monotonic()
         print(f"[demo] replaying events at {rate:.0f}/s; Ctrl-C to stop", flush=True)
         time.sleep(2.0)
         asyncio.run(watch(settings.bootstrap_servers, topics.rankings, titles, show=show))
@@ -137,6 +136,8 @@ def run_demo(
         print("\n[demo] stopping…", flush=True)
     finally:
         _stop(replay)
+        if replay_started is not None:
+            _report(settings, topics, time.monotonic() - replay_started)
         _stop(worker)
         if broker is not None:
             broker.stop()

@@ -89,14 +89,17 @@ async def replay(
     rate: float | None = None,
     limit: int | None = None,
     progress: bool = False,
+    with_items: bool = True,
 ) -> ReplayReport:
-    """Publish the catalog, then up to ``limit`` events at up to ``rate`` per second."""
+    """Publish the catalog (unless told not to), then up to ``limit`` events at ``rate``/s."""
     events = dataset.events[:limit] if limit is not None else dataset.events
     producer = make_producer(bootstrap_servers)
     await producer.start()
     try:
-        items_sent = await publish_items(producer, topics.items, dataset.items)
-        log.info("published %d items to %s", items_sent, topics.items)
+        items_sent = 0
+        if with_items:
+            items_sent = await publish_items(producer, topics.items, dataset.items)
+            log.info("published %d items to %s", items_sent, topics.items)
         started = time.monotonic()
         sent = await publish_events(
             producer, topics.events, events, rate=rate, progress=progress, total=len(events)

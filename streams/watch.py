@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TextIO
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 from streams.wire import InvalidMessage, Ranking
 
@@ -62,8 +62,12 @@ async def watch(
     out: TextIO = sys.stdout,
 ) -> dict[str, Ranking]:
     """Follow the rankings topic and redraw the board until cancelled or ``duration_s``."""
+    # No group: every partition is ours, read from the start.
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers, group_id=None, auto_offset_reset="earliest"
+        rankings_topic,
+        bootstrap_servers=bootstrap_servers,
+        group_id=None,
+        auto_offset_reset="earliest",
     )
     await consumer.start()
     latest: dict[str, Ranking] = {}
@@ -71,11 +75,6 @@ async def watch(
     chosen = list(users or [])
     started = last_draw = time.monotonic()
     try:
-        partitions = consumer.partitions_for_topic(rankings_topic) or set()
-        if not partitions:
-            await consumer.topics()
-            partitions = consumer.partitions_for_topic(rankings_topic) or set()
-        consumer.assign([TopicPartition(rankings_topic, p) for p in partitions])
         while duration_s is None or time.monotonic() - started < duration_s:
             batches = await consumer.getmany(timeout_ms=200)
             for records in batches.values():

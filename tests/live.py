@@ -15,7 +15,7 @@ from pathlib import Path
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from streams.admin import create_topics
+from streams.admin import create_topics, topic_size
 from streams.settings import REPO_ROOT, Settings
 from streams.topics import TopicNames
 
@@ -90,17 +90,6 @@ def produce(bootstrap: str, topic: str, messages: list[tuple[bytes | None, bytes
         producer.flush(timeout=30)
     finally:
         producer.close(timeout=30)
-
-
-def topic_size(bootstrap: str, topic: str) -> int:
-    """Sum of end offsets over the topic's partitions."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        ends = consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
-        return int(sum(ends.values()))
-    finally:
-        consumer.close()
 
 
 def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str, poll_s: float = 0.5) -> None:

@@ -13,7 +13,8 @@ import pytest
 
 from streams.wire import DeadLetter, Item, Ranking
 from tests.factories import make_event, msn_items
-from tests.live import LiveEnv, TopicReader, fresh_env, produce, running_worker, topic_size, wait_for
+from streams.admin import topic_size
+from tests.live import LiveEnv, TopicReader, fresh_env, produce, running_worker, wait_for
 
 pytestmark = pytest.mark.integration
 
