@@ -14,10 +14,13 @@ cache="${HOMEFEED_CACHE:-$HOME/.cache/homefeed}"
 key="$( (cat "$root/requirements.lock.txt"; "$python" -VV) | sha256sum | cut -c1-16)"
 deps="$cache/deps-$key"
 
+mkdir -p "$cache"
+# One build at a time: a test run and a demo started together share the result.
+exec 8>"$cache/.venv.lock"
+flock 8
 if [ ! -f "$deps/.complete" ]; then
   echo "[venv] building dependency environment $deps (first run only; torch is large)"
   rm -rf "$deps"
-  mkdir -p "$cache"
   "$python" -m venv "$deps"
   "$deps/bin/pip" install --quiet --upgrade pip setuptools wheel
   "$deps/bin/pip" install --quiet -r "$root/requirements.lock.txt"

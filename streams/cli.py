@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import logging
 import sys
@@ -16,6 +17,10 @@ from pathlib import Path
 from streams.settings import REPO_ROOT, Settings, load_settings
 
 log = logging.getLogger("homefeed")
+
+# Modules that contribute subcommands: each defines ``add_parsers(subparsers)``
+# and keeps its heavy imports inside the command functions, so --help stays fast.
+COMMAND_MODULES: tuple[str, ...] = ()
 
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "movielens-ml-latest-small"
 
@@ -169,6 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--limit", type=int, default=None, help="replay at most N events")
     demo.add_argument("--show", type=int, default=4, help="how many users to show")
     demo.set_defaults(func=cmd_demo)
+
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).add_parsers(sub)
     return parser
 
 
