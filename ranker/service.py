@@ -72,8 +72,13 @@ class RankingService:
         encoders = ",".join(sorted(self.replica.encoder_versions)) or "none"
         return f"dot@{encoders}"
 
-    def apply(self, event: Event, store: UserStateStore) -> UserState | None:
-        """Apply one event to its user's state; None for duplicates and forgets."""
+    def apply(
+        self, event: Event, store: UserStateStore, position: tuple[int, int] | None = None
+    ) -> UserState | None:
+        """Apply one event to its user's state; None for duplicates and forgets.
+
+        ``position`` is the event's (partition, offset), used to recognise redeliveries.
+        """
         if event.type == "forget":
             store.delete(event.user_id)
             return None
@@ -85,7 +90,11 @@ class RankingService:
             event.ts,
             history_size=self.history_size,
             seen_size=self.seen_size,
+            position=position,
         ):
+            # Write the state again anyway: after a crash the local store can be
+            # ahead of the changelog, and this makes the changelog catch up.
+            store.put(event.user_id, state.encode())
             return None
         store.put(event.user_id, state.encode())
         if event.item_id is not None:

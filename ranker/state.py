@@ -42,9 +42,17 @@ class UserState:
     processed: int = 0
     duplicates: int = 0
     last_event_ts: int = 0
+    # Where the last applied event sat in the events topic. A user's events all
+    # live in one partition, in order, so anything at or before this position
+    # is a redelivery after a crash, however many events that replays.
+    source_partition: int = -1
+    source_offset: int = -1
 
-    def is_duplicate(self, event_id: str) -> bool:
-        """True if this event id was applied recently (redelivery after a crash)."""
+    def is_duplicate(self, event_id: str, position: tuple[int, int] | None = None) -> bool:
+        """True for a redelivered message or a recently seen event id (a producer retry)."""
+        if position is not None and position[0] == self.source_partition:
+            if position[1] <= self.source_offset:
+                return True
         return event_id in self.recent_event_ids
 
     def apply(
@@ -56,11 +64,17 @@ class UserState:
         *,
         history_size: int,
         seen_size: int,
+        position: tuple[int, int] | None = None,
     ) -> bool:
-        """Record an event; returns False (and changes nothing else) for a duplicate."""
-        if self.is_duplicate(event_id):
+        """Record an event; returns False (and changes nothing else) for a duplicate.
+
+        ``position`` is the event's (partition, offset) in the events topic.
+        """
+        if self.is_duplicate(event_id, position):
             self.duplicates += 1
             return False
+        if position is not None:
+            self.source_partition, self.source_offset = position
         self.recent_event_ids.append(event_id)
         del self.recent_event_ids[:-DEDUP_WINDOW]
         self.processed += 1
@@ -90,6 +104,8 @@ class UserState:
                 self.processed,
                 self.duplicates,
                 self.last_event_ts,
+                self.source_partition,
+                self.source_offset,
             ],
             use_bin_type=True,
         )
@@ -99,9 +115,17 @@ class UserState:
         """Deserialize; ``None`` (no state yet) gives an empty state."""
         if not raw:
             return cls()
-        version, history, seen, event_ids, processed, duplicates, last_ts = msgpack.unpackb(
-            raw, raw=False
-        )
+        (
+            version,
+            history,
+            seen,
+            event_ids,
+            processed,
+            duplicates,
+            last_ts,
+            partition,
+            offset,
+        ) = msgpack.unpackb(raw, raw=False)
         if version != STATE_VERSION:
             raise ValueError(f"unsupported user state version {version}")
         return cls(
@@ -111,4 +135,6 @@ class UserState:
             processed=processed,
             duplicates=duplicates,
             last_event_ts=last_ts,
+            source_partition=partition,
+            source_offset=offset,
         )

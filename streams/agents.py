@@ -32,15 +32,15 @@ class TableStateStore:
 
     def get(self, user_id: str) -> bytes | None:
         """Stored state bytes, or None."""
-        return self._table.get(user_id)  # type: ignore[no-any-return]
+        return self._table.get(user_id.encode())  # type: ignore[no-any-return]
 
     def put(self, user_id: str, state: bytes) -> None:
         """Store state bytes (the table writes its changelog)."""
-        self._table[user_id] = state
+        self._table[user_id.encode()] = state
 
     def delete(self, user_id: str) -> None:
         """Forget the user, locally and in the changelog."""
-        self._table.pop(user_id, None)
+        self._table.pop(user_id.encode(), None)
 
 
 class PendingRankings:
@@ -111,7 +111,8 @@ def register_ranking_agents(
                 await dead_letter.reject(event, "message key does not match user_id")
                 continue
             await pending.has_room.wait()
-            state = service.apply(user_event, store)
+            position = (event.message.partition, event.message.offset)
+            state = service.apply(user_event, store, position)
             if user_event.type == "forget":
                 pending.discard(user_event.user_id)
                 await rankings_topic.send(key=user_event.user_id.encode(), value=None)

@@ -80,6 +80,10 @@ def create_app(settings: Settings) -> faust.App:
         web_enabled=settings.web_enabled,
         web_port=settings.web_port,
         consumer_auto_offset_reset="earliest",
+        # Faust's 60 s default leaves a crashed worker's users without homepages
+        # for a minute; heartbeats every second let the group notice in seconds.
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=1.0,
         # Small linger: rankings leave in batches without hurting freshness much.
         producer_linger_ms=5,
         autodiscover=False,
@@ -88,20 +92,19 @@ def create_app(settings: Settings) -> faust.App:
 
 
 def user_state_table(app: faust.App, partitions: int) -> faust.Table:  # type: ignore[type-arg]
-    """The per-user state table: raw bytes, keyed by user id like the events topic."""
-    table = app.Table(
+    """The per-user state table: raw bytes keyed by the user id's bytes.
+
+    Bytes on both sides make Faust use its raw codec everywhere (store,
+    changelog, recovery), and keep changelog keys identical to event keys.
+    """
+    return app.Table(
         USER_STATE_TABLE,
         default=None,
         partitions=partitions,
-        key_type=str,
+        key_type=bytes,
         value_type=bytes,
         help="Per-user interaction history, seen items and dedup window.",
     )
-    # Faust would pick json for these types; the state is already msgpack and
-    # raw keys keep the changelog keys byte-identical to the event keys.
-    table.key_serializer = "raw"
-    table.value_serializer = "raw"
-    return table
 
 
 def build_worker(settings: Settings, role: Role = "all") -> Worker:

@@ -20,7 +20,7 @@ log = logging.getLogger("homefeed")
 
 # Modules that contribute subcommands: each defines ``add_parsers(subparsers)``
 # and keeps its heavy imports inside the command functions, so --help stays fast.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("streams.homepage.cli",)
 
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "movielens-ml-latest-small"
 
@@ -120,6 +120,24 @@ def cmd_watch(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
+    """Erase a user: their state, history and served homepage, everywhere."""
+    from kafka import KafkaProducer
+
+    from streams.topics import TopicNames
+    from streams.wire import Event, new_event_id, now_ms
+
+    event = Event(new_event_id(), args.user_id, "forget", now_ms())
+    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    try:
+        topic = TopicNames.from_settings(settings).events
+        producer.send(topic, key=args.user_id.encode(), value=event.encode()).get(timeout=30)
+    finally:
+        producer.close(timeout=30)
+    print(f"forget request {event.event_id} for user {args.user_id} sent to {topic}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     """Broker, topics, worker, replay and the live board, all in one."""
     from streams.demo import run_demo
@@ -167,6 +185,10 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("--show", type=int, default=4, help="how many users to show")
     watch.add_argument("--duration", type=float, default=None, help="stop after N seconds")
     watch.set_defaults(func=cmd_watch)
+
+    forget = sub.add_parser("forget", help="erase a user's state, history and homepage")
+    forget.add_argument("user_id")
+    forget.set_defaults(func=cmd_forget)
 
     demo = sub.add_parser("demo", help="everything end to end on the local broker")
     demo.add_argument("--data", type=Path, default=DEFAULT_DATA, help="MovieLens folder")

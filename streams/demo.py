@@ -104,7 +104,7 @@ def run_demo(
         print(f"[demo] starting Kafka at {broker.bootstrap} (first run fetches jars)…", flush=True)
         broker.start(wait_s=120)
     env = _env_for(settings, run_id)
-    worker = replay = None
+    worker = replay = homepage = None
     replay_started: float | None = None
     try:
         create_topics(settings)
@@ -113,6 +113,9 @@ def run_demo(
         print(f"[demo] topics under '{settings.topic_prefix}'; logs in {logs}", flush=True)
         worker = _spawn(["worker", "--role", "all"], env, logs / "worker.log")
         print(f"[demo] worker started (pid {worker.pid}); publishing {len(titles)} items…")
+        homepage = _spawn(["serve"], env, logs / "homepage.log")
+        homepage_url = f"http://{settings.serve_host}:{settings.serve_port}/"
+        print(f"[demo] homepage: {homepage_url} (pid {homepage.pid})", flush=True)
         subprocess.run(
             [sys.executable, "-m", "streams.cli", "replay", "--data", str(data), "--items-only"],
             env=env,
@@ -124,6 +127,9 @@ def run_demo(
             settings.bootstrap_servers, topics.item_vectors, len(titles), INDEX_WAIT_S
         )
         print(f"[demo] BERT encoded {indexed} items in {time.monotonic() - started:.1f}s")
+        if homepage.poll() is not None:
+            print(f"[demo] the homepage service stopped (port {settings.serve_port} taken? "
+                  f"set HOMEFEED_SERVE_PORT); see {logs / 'homepage.log'}", flush=True)
         replay_args = ["replay", "--data", str(data), "--events-only", "--rate", str(rate)]
         if limit is not None:
             replay_args += ["--limit", str(limit)]
@@ -131,13 +137,15 @@ def run_demo(
         replay_started = time.monotonic()
         print(f"[demo] replaying events at {rate:.0f}/s; Ctrl-C to stop", flush=True)
         time.sleep(2.0)
-        asyncio.run(watch(settings.bootstrap_servers, topics.rankings, titles, show=show))
+        asyncio.run(watch(settings.bootstrap_servers, topics.rankings, titles, show=show,
+                          banner=f"live page: {homepage_url}  (Ctrl-C stops the demo)\n"))
     except KeyboardInterrupt:
         print("\n[demo] stopping…", flush=True)
     finally:
         _stop(replay)
         if replay_started is not None:
             _report(settings, topics, time.monotonic() - replay_started)
+        _stop(homepage)
         _stop(worker)
         if broker is not None:
             broker.stop()

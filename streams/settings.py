@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     store: str = Field(default="rocksdb://", description="Faust table store URL.")
     data_dir: Path = Field(default=REPO_ROOT / "var", description="Local state folder.")
     standby_replicas: int = Field(default=1, ge=0)
+    session_timeout_s: float = Field(
+        default=10.0, gt=0, description="How soon a dead worker's partitions move to another."
+    )
     web_port: int = Field(default=6066, description="Faust worker web port.")
     web_enabled: bool = Field(default=False, description="Run the Faust worker web server.")
     batch_size: int = Field(default=256, ge=1, description="Events per micro-batch.")
@@ -69,6 +72,22 @@ class Settings(BaseSettings):
         default=6 * 3600.0, gt=0, description="Event-time half-life of trending counts."
     )
     trending_publish_interval_s: float = Field(default=2.0, gt=0)
+
+    # --- Homepage service (homefeed serve) -------------------------------
+    serve_host: str = Field(default="127.0.0.1", description="Homepage service bind address.")
+    serve_port: int = Field(default=8080, ge=0, le=65535, description="Homepage service port.")
+    auth_secret: SecretStr | None = Field(
+        default=None,
+        description="HMAC key for signed user tokens; when set, a visitor reads and acts "
+        "only as the user named in their token.",
+    )
+    auth_token_ttl_s: int = Field(default=24 * 3600, ge=1, description="Lifetime of a token.")
+    max_request_bytes: int = Field(
+        default=16 * 1024, ge=256, description="Largest request body the service accepts."
+    )
+    served_users_max: int = Field(
+        default=100_000, ge=1, description="Users whose latest ranking the service keeps."
+    )
 
     @cached_property
     def bootstrap_servers(self) -> str:

@@ -60,6 +60,7 @@ async def watch(
     refresh_s: float = 1.0,
     duration_s: float | None = None,
     out: TextIO = sys.stdout,
+    banner: str = "",
 ) -> dict[str, Ranking]:
     """Follow the rankings topic and redraw the board until cancelled or ``duration_s``."""
     # No group: every partition is ours, read from the start.
@@ -94,7 +95,8 @@ async def watch(
                 board = render(latest, chosen, titles, top=top, updates=updates)
                 if out.isatty():
                     out.write("\x1b[2J\x1b[H")
-                out.write(f"Homefeed — live homepages ({len(latest)} users ranked)\n\n{board}\n")
+                out.write(f"Homefeed — live homepages ({len(latest)} users ranked)\n{banner}\n")
+                out.write(f"{board}\n")
                 out.flush()
             await asyncio.sleep(0)
     finally:

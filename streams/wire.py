@@ -18,6 +18,8 @@ import numpy as np
 SCHEMA_VERSION = 1
 MAX_ID_BYTES = 256
 MAX_TEXT_CHARS = 10_000
+# Clocks drift, but an event stamped a day ahead is a bug upstream, not a click.
+MAX_FUTURE_MS = 24 * 3600 * 1000
 EVENT_TYPES = ("click", "view", "impression", "dislike", "search", "forget")
 EventType = Literal["click", "view", "impression", "dislike", "search", "forget"]
 
@@ -143,11 +145,14 @@ class Event:
             raise InvalidMessage(f"a '{event_type}' event needs 'item_id'")
         if event_type == "search" and not text:
             raise InvalidMessage("a 'search' event needs 'text'")
+        ts = _timestamp(payload, "ts", required=True) or 0
+        if ts > now_ms() + MAX_FUTURE_MS:
+            raise InvalidMessage(f"field 'ts' is more than a day in the future: {ts}")
         return cls(
             event_id=_identifier(payload, "event_id") or "",
             user_id=_identifier(payload, "user_id") or "",
             type=event_type,
-            ts=_timestamp(payload, "ts", required=True) or 0,
+            ts=ts,
             item_id=item_id,
             text=text,
         )

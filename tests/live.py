@@ -57,13 +57,18 @@ def fresh_env(bootstrap: str, data_dir: Path, partitions: int = 4) -> LiveEnv:
 
 
 @contextmanager
-def running_worker(live: LiveEnv, log_path: Path, role: str = "all") -> Iterator[subprocess.Popen[bytes]]:
-    """A real `homefeed worker` process; its log is printed if the test fails."""
+def running_worker(
+    live: LiveEnv, log_path: Path, role: str = "all", data_dir: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A real `homefeed worker` process (own state folder if ``data_dir`` is given)."""
+    env = live.env()
+    if data_dir is not None:
+        env["HOMEFEED_DATA_DIR"] = str(data_dir)
     handle = log_path.open("ab")
     process = subprocess.Popen(
         [sys.executable, "-m", "streams.cli", "worker", "--role", role],
         cwd=REPO_ROOT,
-        env=live.env(),
+        env=env,
         stdout=handle,
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -128,3 +133,44 @@ class TopicReader:
     def close(self) -> None:
         """Release the consumer."""
         self._consumer.close()
+
+
+def read_to_end(bootstrap: str, topic: str, timeout_s: float = 30.0) -> list[tuple[bytes | None, bytes | None]]:
+    """Every record currently in ``topic`` (up to the end offsets seen at the start)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        ends = consumer.end_offsets(partitions)
+        records: list[tuple[bytes | None, bytes | None]] = []
+        deadline = time.monotonic() + timeout_s
+        while any(consumer.position(tp) < end for tp, end in ends.items()):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"could not read {topic} to its end in {timeout_s:.0f}s")
+            for batch in consumer.poll(timeout_ms=200).values():
+                records.extend((record.key, record.value) for record in batch)
+        return records
+    finally:
+        consumer.close()
+
+
+def user_states(live: LiveEnv) -> dict[str, "UserState"]:
+    """Latest user state per user, read from the state table's changelog topic."""
+    from ranker.state import UserState
+
+    latest: dict[str, UserState] = {}
+    changelog = f"{live.settings.app_id}-user-state-changelog"
+    for key, value in read_to_end(live.settings.bootstrap_servers, changelog):
+        user = (key or b"").decode()
+        if value is None:
+            latest.pop(user, None)
+        else:
+            latest[user] = UserState.decode(value)
+    return latest
+
+
+def kill_hard(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL a worker and its children: no shutdown hooks, no flush."""
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=10)

@@ -59,7 +59,7 @@ def test_events_update_state_and_bad_ones_go_to_dead_letter(tmp_path: Path) -> N
             await context.put(key=b"u1", value=b"\x93not-an-event")
             await context.put(key=b"u2", value=make_event("u1", "i2").encode())  # wrong key
             await context.put(key=b"u1", value=make_event("u1", "i2").encode())
-        assert UserState.decode(table["u1"]).processed == 2
+        assert UserState.decode(table[b"u1"]).processed == 2
         reasons = [DeadLetter.decode(value).reason for _, value in dead.sent]
         assert reasons[0].startswith("not valid msgpack")
         assert reasons[1] == "message key does not match user_id"
@@ -76,7 +76,7 @@ def test_forget_event_deletes_state_and_tombstones_the_ranking(tmp_path: Path) -
         async with agent.test_context() as context:
             await context.put(key=b"u1", value=make_event("u1", "i1").encode())
             await context.put(key=b"u1", value=make_event("u1", None, kind="forget").encode())
-        assert table.get("u1") is None
+        assert table.get(b"u1") is None
         assert rankings.sent[-1] == (b"u1", None)
 
     asyncio.run(scenario())

@@ -49,6 +49,8 @@ def test_numeric_ids_are_kept_as_text() -> None:
         (event_payload(item_id=None), "needs 'item_id'"),
         (event_payload(type="search", item_id=None), "needs 'text'"),
         (event_payload(user_id=["a"]), "must be a string"),
+        (event_payload(ts=-5), "out of range"),
+        (event_payload(ts=4_000_000_000_000), "in the future"),
     ],
 )
 def test_invalid_events_say_why(raw: bytes, reason: str) -> None:
