@@ -17,6 +17,7 @@ demo: setup
 	$(HOMEFEED) demo
 
 test: setup
+	@bash scripts/browser.sh
 	$(PY) -m pytest -ra $(PYTEST_ARGS)
 
 test-unit: setup
