@@ -7,7 +7,10 @@ Order matters and is chosen on purpose:
 2. Filters, cheapest first: duplicates and seen items are set lookups;
    removed items need the replica.
 3. One batched scorer call for every candidate of every user in the batch.
-4. Selectors: cut to the homepage size first, then explain only what is shown.
+4. Selectors: diversity orders the whole list (a category fills at most a few
+   of the top 10), exploration swaps a few shown slots for items below the
+   fold, the cut to homepage size comes next, and only what is shown gets
+   explained.
 """
 
 from __future__ import annotations
@@ -20,7 +23,12 @@ from indexer.replica import IndexReplica
 from ranker.candidate_sources import FaissCandidateSource, TrendingCandidateSource
 from ranker.filters import DuplicateCandidatesFilter, RemovedItemsFilter, SeenItemsFilter
 from ranker.scorers import DotProductScorer
-from ranker.selectors import ReasonSelector, TopScoreSelector
+from ranker.selectors import (
+    DiversitySelector,
+    ExplorationSelector,
+    HomepageSizeSelector,
+    ReasonSelector,
+)
 from ranker.stages import Candidate, CandidateSource, Filter, RankingQuery, Scorer, Selector
 from ranker.trending import TrendingCounter
 
@@ -87,6 +95,8 @@ def build_pipeline(
     *,
     homepage_size: int,
     candidates_per_user: int,
+    max_per_category: int = 6,
+    exploration_share: float = 0.1,
 ) -> RankingPipeline:
     """The production pipeline, stage by stage."""
     return RankingPipeline(
@@ -101,7 +111,9 @@ def build_pipeline(
         ],
         scorer=DotProductScorer(replica),
         selectors=[
-            TopScoreSelector(homepage_size),
+            DiversitySelector(replica, max_per_category=max_per_category),
+            ExplorationSelector(homepage_size, exploration_share),
+            HomepageSizeSelector(homepage_size),
             ReasonSelector(replica),
         ],
         candidates_per_user=candidates_per_user,

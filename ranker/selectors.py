@@ -2,25 +2,108 @@
 
 from __future__ import annotations
 
+import hashlib
+import random
+
 import numpy as np
 
 from indexer.replica import IndexReplica
 from ranker.stages import Candidate, RankingQuery
 
 REASON_HISTORY = 10  # how many recent positive interactions a reason may cite
+EXPLORE_REASON = "something new to explore"
 
 
-class TopScoreSelector:
-    """The ``size`` best-scored candidates, best first."""
+class HomepageSizeSelector:
+    """Cuts the ordered candidates to the number of slots on a homepage."""
 
-    name = "top_score"
+    name = "homepage_size"
 
     def __init__(self, size: int) -> None:
         self._size = size
 
     def select(self, query: RankingQuery, candidates: list[Candidate]) -> list[Candidate]:
-        """Sort by score, highest first, and cut to size (stable for ties)."""
-        return sorted(candidates, key=lambda c: -c.score)[: self._size]
+        """The first ``size`` candidates, order unchanged."""
+        return candidates[: self._size]
+
+
+def category_key(category: str | None) -> str:
+    """The category a diversity rule counts: the first of a multi-genre label."""
+    if not category:
+        return ""
+    return category.split(",")[0].strip().lower()
+
+
+class DiversitySelector:
+    """Best score first, but no category fills more than ``max_per_category`` of the top ``window``.
+
+    Items over the cap are not dropped: they move just below the window, so a
+    one-interest user still sees their interest first and the rest next.
+    """
+
+    name = "diversity"
+
+    def __init__(
+        self, replica: IndexReplica, *, window: int = 10, max_per_category: int = 6
+    ) -> None:
+        self._replica = replica
+        self._window = window
+        self._max = max_per_category
+
+    def select(self, query: RankingQuery, candidates: list[Candidate]) -> list[Candidate]:
+        """All candidates by score, re-ordered so the window respects the category cap."""
+        ranked = sorted(candidates, key=lambda c: -c.score)
+        window: list[Candidate] = []
+        deferred: list[Candidate] = []
+        counts: dict[str, int] = {}
+        for candidate in ranked:
+            if len(window) == self._window:
+                break
+            info = self._replica.info.get(candidate.item_id)
+            key = category_key(info.category if info else None)
+            if key and counts.get(key, 0) >= self._max:
+                deferred.append(candidate)
+                continue
+            counts[key] = counts.get(key, 0) + 1
+            window.append(candidate)
+        chosen = {id(c) for c in window}
+        rest = [c for c in ranked if id(c) not in chosen]
+        # Deferred items lead what follows the window; they lost only to the cap.
+        deferred_ids = {id(c) for c in deferred}
+        rest.sort(key=lambda c: (id(c) not in deferred_ids, -c.score))
+        return window + rest
+
+
+class ExplorationSelector:
+    """Gives a small share of the shown slots to candidates ranked below the fold.
+
+    Without it the system only ever learns about what it already shows. The
+    picks are seeded by user and history length, so a ranking is reproducible.
+    """
+
+    name = "exploration"
+
+    def __init__(self, size: int, share: float, *, first_slot: int = 3) -> None:
+        self._size = size
+        self._share = share
+        self._first_slot = first_slot
+
+    def select(self, query: RankingQuery, candidates: list[Candidate]) -> list[Candidate]:
+        """Swap ``share`` of the first ``size`` slots for random candidates after them."""
+        shown = min(self._size, len(candidates))
+        pool = candidates[self._size :]
+        slots = min(int(round(self._share * shown)), len(pool), shown - self._first_slot)
+        if slots <= 0:
+            return candidates
+        seed_text = f"{query.user_id}:{len(query.history)}".encode()
+        rng = random.Random(int.from_bytes(hashlib.blake2b(seed_text, digest_size=8).digest()))
+        picks = rng.sample(pool, slots)
+        positions = sorted(rng.sample(range(self._first_slot, shown), slots))
+        result = list(candidates[:shown])
+        for position, pick in zip(positions, picks, strict=True):
+            pick.reason = EXPLORE_REASON
+            result[position] = pick
+        return result
 
 
 class ReasonSelector:
@@ -41,7 +124,8 @@ class ReasonSelector:
             )[:REASON_HISTORY]
         if not anchors or not candidates:
             for candidate in candidates:
-                candidate.reason = "trending" if candidate.source == "trending" else "for you"
+                if candidate.reason != EXPLORE_REASON:
+                    candidate.reason = "trending" if candidate.source == "trending" else "for you"
             return candidates
         anchor_vectors = self._replica.index.vectors(anchors)
         candidate_vectors = self._replica.index.vectors(
@@ -49,6 +133,8 @@ class ReasonSelector:
         )
         closest = np.argmax(candidate_vectors @ anchor_vectors.T, axis=1)
         for candidate, anchor in zip(candidates, closest, strict=True):
+            if candidate.reason == EXPLORE_REASON:
+                continue
             if candidate.source == "trending":
                 candidate.reason = "trending"
             else:

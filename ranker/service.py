@@ -19,7 +19,7 @@ from ranker.pipeline import RankingPipeline
 from ranker.stages import RankingQuery
 from ranker.state import UserState
 from ranker.trending import TrendingCounter
-from streams.wire import Event, RankedItem, Ranking, now_ms
+from streams.wire import Event, RankedItem, Ranking, Served, ServedItem, now_ms
 
 log = logging.getLogger(__name__)
 
@@ -103,14 +103,19 @@ class RankingService:
 
     def rank(self, touched: Sequence[tuple[Event, UserState]]) -> list[Ranking]:
         """Rank each (latest event, state) pair; one batched pipeline run."""
+        return [ranking for ranking, _ in self.rank_and_log(touched)]
+
+    def rank_and_log(self, touched: Sequence[tuple[Event, UserState]]) -> list[tuple[Ranking, Served]]:
+        """Like :meth:`rank`, plus the impression log entry of each ranking."""
         queries = [self._query(event.user_id, state) for event, state in touched]
         searches = {e.user_id: e.text for e, _ in touched if e.type == "search" and e.text}
         self._blend_searches(queries, searches)
         homepages = self.pipeline.rank(queries)
         generated_at = now_ms()
         model_version = self.model_version
-        return [
-            Ranking(
+        results = []
+        for homepage, (source, _) in zip(homepages, touched, strict=True):
+            ranking = Ranking(
                 user_id=homepage.user_id,
                 items=[RankedItem(c.item_id, c.score, c.reason) for c in homepage.items],
                 model_version=model_version,
@@ -120,8 +125,20 @@ class RankingService:
                 source_event_type=source.type,
                 source_item_id=source.item_id,
             )
-            for homepage, (source, _) in zip(homepages, touched, strict=True)
-        ]
+            served = Served(
+                user_id=homepage.user_id,
+                items=[
+                    ServedItem(c.item_id, position, c.score, c.retrieval_score, c.source,
+                               c.reason, c.features)
+                    for position, c in enumerate(homepage.items)
+                ],
+                model_version=model_version,
+                generated_at=generated_at,
+                source_event_id=source.event_id,
+                source_event_ts=source.ts,
+            )
+            results.append((ranking, served))
+        return results
 
     def process(self, events: Sequence[Event], store: UserStateStore) -> BatchOutcome:
         """Apply events in order, then rank every touched user once (latest event wins)."""

@@ -34,6 +34,8 @@ class Candidate:
     retrieval_score: float
     score: float = 0.0
     reason: str = ""
+    # What the scorer saw, logged with the impression so the next model can learn from it.
+    features: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

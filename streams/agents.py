@@ -19,7 +19,7 @@ from ranker.service import RankingService
 from ranker.state import UserState
 from streams.dead_letter import DeadLetterPublisher
 from streams.index_feed import IndexFeed
-from streams.wire import Event, InvalidMessage, Item, Ranking
+from streams.wire import Event, InvalidMessage, Item
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +84,7 @@ def register_ranking_agents(
     app: faust.App,
     events_topic: faust.TopicT,
     rankings_topic: faust.TopicT,
+    served_topic: faust.TopicT,
     table: faust.Table,  # type: ignore[type-arg]
     service: RankingService,
     feed: IndexFeed,
@@ -129,21 +130,19 @@ def register_ranking_agents(
             await pending.has_work.wait()
             batch = pending.take(batch_size)
             try:
-                rankings = service.rank(batch)
+                outputs = service.rank_and_log(batch)
             except Exception:
                 # One bad batch must not stop homepages for everyone else.
                 log.exception("ranking a batch of %d users failed", len(batch))
                 continue
-            for ranking in rankings:
-                await _send_ranking(rankings_topic, ranking)
-            stats["rankings"] += len(rankings)
+            for ranking, served in outputs:
+                key = ranking.user_id.encode()
+                await rankings_topic.send(key=key, value=ranking.encode())
+                await served_topic.send(key=key, value=served.encode())
+            stats["rankings"] += len(outputs)
             await asyncio.sleep(0)  # let the state agent fill the next batch
 
     return stats
-
-
-async def _send_ranking(topic: faust.TopicT, ranking: Ranking) -> None:
-    await topic.send(key=ranking.user_id.encode(), value=ranking.encode())
 
 
 def register_indexing_agent(

@@ -68,6 +68,12 @@ class Settings(BaseSettings):
     )
     candidates: int = Field(default=200, ge=1, description="ANN candidates per user.")
     homepage_size: int = Field(default=20, ge=1, description="Items in a published ranking.")
+    max_per_category: int = Field(
+        default=6, ge=1, description="Most items of one category in the top 10."
+    )
+    exploration_share: float = Field(
+        default=0.1, ge=0.0, le=0.5, description="Share of shown slots given to exploration."
+    )
     trending_half_life_s: float = Field(
         default=6 * 3600.0, gt=0, description="Event-time half-life of trending counts."
     )

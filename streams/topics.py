@@ -28,6 +28,7 @@ class TopicNames:
     rankings: str
     dead_letter: str
     trending: str
+    served: str
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TopicNames:
@@ -39,6 +40,7 @@ class TopicNames:
             rankings=settings.topic("rankings"),
             dead_letter=settings.topic("dead-letter"),
             trending=settings.topic("trending"),
+            served=settings.topic("served"),
         )
 
 
@@ -58,4 +60,6 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(names.dead_letter, 1, {"retention.ms": str(14 * 24 * 3600 * 1000)}),
         # One small message per worker, keyed by worker: compaction keeps the last.
         TopicSpec(names.trending, 1, COMPACT),
+        # Impressions with their features: the training data of the next model.
+        TopicSpec(names.served, n, {"retention.ms": str(30 * 24 * 3600 * 1000)}),
     ]

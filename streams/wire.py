@@ -328,6 +328,81 @@ class Ranking:
 
 
 @dataclass(frozen=True, slots=True)
+class ServedItem:
+    """One shown slot with what the scorer saw: a row of tomorrow's training data."""
+
+    item_id: str
+    position: int
+    score: float
+    retrieval_score: float
+    source: str
+    reason: str
+    features: dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """An impression log entry: a published homepage and the features behind it."""
+
+    user_id: str
+    items: list[ServedItem]
+    model_version: str
+    generated_at: int
+    source_event_id: str | None
+    source_event_ts: int | None
+
+    def encode(self) -> bytes:
+        """Serialize to msgpack."""
+        return _pack(
+            {
+                "schema": SCHEMA_VERSION,
+                "user_id": self.user_id,
+                "model_version": self.model_version,
+                "generated_at": self.generated_at,
+                "source_event_id": self.source_event_id,
+                "source_event_ts": self.source_event_ts,
+                "items": [
+                    {
+                        "item_id": it.item_id,
+                        "position": it.position,
+                        "score": float(it.score),
+                        "retrieval_score": float(it.retrieval_score),
+                        "source": it.source,
+                        "reason": it.reason,
+                        "features": {k: float(v) for k, v in it.features.items()},
+                    }
+                    for it in self.items
+                ],
+            }
+        )
+
+    @classmethod
+    def decode(cls, raw: bytes) -> Served:
+        """Parse a served-log record (trusted: a worker wrote it)."""
+        payload = _unpack_map(raw)
+        _schema(payload)
+        return cls(
+            user_id=payload["user_id"],
+            items=[
+                ServedItem(
+                    item_id=entry["item_id"],
+                    position=entry["position"],
+                    score=entry["score"],
+                    retrieval_score=entry["retrieval_score"],
+                    source=entry["source"],
+                    reason=entry["reason"],
+                    features=dict(entry.get("features", {})),
+                )
+                for entry in payload["items"]
+            ],
+            model_version=payload["model_version"],
+            generated_at=payload["generated_at"],
+            source_event_id=payload.get("source_event_id"),
+            source_event_ts=payload.get("source_event_ts"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class DeadLetter:
     """A rejected message: where it came from, why, and its original bytes."""
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from ranker.selectors import EXPLORE_REASON
 from streams.wire import DeadLetter, Item, Ranking
 from tests.factories import make_event, msn_items
 from streams.admin import topic_size
@@ -70,7 +71,10 @@ def test_sports_reader_gets_sports_on_top_and_never_a_clicked_story(live: LiveEn
               for n, item in enumerate(SPORTS[:6])]
     send_events(live, clicks)
     ranking = wait_for_ranking(live, "sports-fan", clicks[-1].event_id)
-    top10 = [item.item_id for item in ranking.items[:10]]
+    # Exploration slots are labelled and deliberately off-profile; judge the rest.
+    personal = [item for item in ranking.items if item.reason != EXPLORE_REASON]
+    assert len(personal) < len(ranking.items), "no exploration slot on a 20-item homepage"
+    top10 = [item.item_id for item in personal[:10]]
     assert len(top10) == 10
     assert not {c.item_id for c in clicks} & {item.item_id for item in ranking.items}
     # Sports is 28 of 500 articles (5.6%); MSN also files some sports clips under
@@ -79,6 +83,8 @@ def test_sports_reader_gets_sports_on_top_and_never_a_clicked_story(live: LiveEn
     assert sports_share >= 0.6, [CATEGORY[i] for i in top10]
     assert ranking.model_version.startswith("dot@")
     assert ranking.items[0].reason.startswith("because you liked")
+    categories = [CATEGORY[item.item_id] for item in ranking.items[:10]]
+    assert max(categories.count(c) for c in set(categories)) <= 6  # the diversity cap
 
 
 def test_malformed_event_goes_to_dead_letter_and_the_next_good_one_is_ranked(live: LiveEnv) -> None:
@@ -129,3 +135,25 @@ def test_changed_item_is_re_encoded_and_deleted_item_disappears(live: LiveEnv) -
     send_events(live, clicks)
     ranking = wait_for_ranking(live, "after-delete", clicks[-1].event_id)
     assert target.item_id not in {item.item_id for item in ranking.items}
+
+
+def test_every_published_homepage_is_logged_as_served(live: LiveEnv) -> None:
+    from streams.wire import Served
+
+    clicks = [make_event("logged", item.item_id, ts=1_700_000_400_000 + n)
+              for n, item in enumerate(SPORTS[6:9])]
+    send_events(live, clicks)
+    ranking = wait_for_ranking(live, "logged", clicks[-1].event_id)
+    reader = TopicReader(live.settings.bootstrap_servers, live.topics.served)
+    try:
+        records = reader.read_until(
+            lambda recs: any(k == b"logged" and Served.decode(v).source_event_id
+                             == clicks[-1].event_id for k, v in recs if v), 30)
+    finally:
+        reader.close()
+    served = next(Served.decode(v) for k, v in records
+                  if k == b"logged" and v and Served.decode(v).source_event_id == clicks[-1].event_id)
+    assert [i.item_id for i in served.items] == [i.item_id for i in ranking.items]
+    assert [i.position for i in served.items] == list(range(len(ranking.items)))
+    assert served.model_version == ranking.model_version
+    assert {i.source for i in served.items} <= {"ann", "trending"}

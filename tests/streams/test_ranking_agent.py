@@ -45,7 +45,8 @@ def build(tmp_path: Path) -> tuple[Any, Any, RankingService, RecordingTopic, Rec
     feed = IndexFeed("127.0.0.1:1", "vectors", replica)
     stats = register_ranking_agents(
         app, app.topic("events", key_type=bytes, value_type=bytes,
-                                                 key_serializer="raw", value_serializer="raw"), rankings, table, service,
+                                                 key_serializer="raw", value_serializer="raw"), rankings,
+        RecordingTopic(), table, service,
         feed, DeadLetterPublisher(dead), batch_size=8)  # type: ignore[arg-type]
     return app, table, service, rankings, dead, stats
 
