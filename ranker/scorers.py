@@ -33,4 +33,3 @@ class DotProductScorer:
             similarities = item_vectors @ query.user_vector
             for candidate, similarity in zip(user_candidates, similarities, strict=True):
                 candidate.score = float(similarity)
-

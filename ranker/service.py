@@ -105,7 +105,9 @@ class RankingService:
         """Rank each (latest event, state) pair; one batched pipeline run."""
         return [ranking for ranking, _ in self.rank_and_log(touched)]
 
-    def rank_and_log(self, touched: Sequence[tuple[Event, UserState]]) -> list[tuple[Ranking, Served]]:
+    def rank_and_log(
+        self, touched: Sequence[tuple[Event, UserState]]
+    ) -> list[tuple[Ranking, Served]]:
         """Like :meth:`rank`, plus the impression log entry of each ranking."""
         queries = [self._query(event.user_id, state) for event, state in touched]
         searches = {e.user_id: e.text for e, _ in touched if e.type == "search" and e.text}
@@ -128,8 +130,15 @@ class RankingService:
             served = Served(
                 user_id=homepage.user_id,
                 items=[
-                    ServedItem(c.item_id, position, c.score, c.retrieval_score, c.source,
-                               c.reason, c.features)
+                    ServedItem(
+                        c.item_id,
+                        position,
+                        c.score,
+                        c.retrieval_score,
+                        c.source,
+                        c.reason,
+                        c.features,
+                    )
                     for position, c in enumerate(homepage.items)
                 ],
                 model_version=model_version,

@@ -67,4 +67,3 @@ class TrendingCounter:
     def _prune(self) -> None:
         keep = heapq.nlargest(self._max_items, self._scores.items(), key=lambda e: e[1])
         self._scores = dict(keep)
-

@@ -48,6 +48,7 @@ class LazyEncoder:
         return TextEncoder.from_settings(self.settings)
 
     def __call__(self, texts: Any) -> Any:
+        """Encode ``texts`` (loading the model the first time)."""
         return self.encoder.encode(texts)
 
 

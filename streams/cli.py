@@ -181,7 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     watch = sub.add_parser("watch", help="live view of a few users' homepages")
     watch.add_argument("--data", type=Path, default=DEFAULT_DATA, help="catalog for titles")
-    watch.add_argument("--users", default=None, help="comma-separated user ids (default: first seen)")
+    watch.add_argument(
+        "--users", default=None, help="comma-separated user ids (default: first seen)"
+    )
     watch.add_argument("--show", type=int, default=4, help="how many users to show")
     watch.add_argument("--duration", type=float, default=None, help="stop after N seconds")
     watch.set_defaults(func=cmd_watch)

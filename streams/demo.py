@@ -84,9 +84,7 @@ def _report(settings: Settings, topics: TopicNames, seconds: float) -> None:
     )
 
 
-def run_demo(
-    base: Settings, data: Path, *, rate: float, limit: int | None, show: int
-) -> int:
+def run_demo(base: Settings, data: Path, *, rate: float, limit: int | None, show: int) -> int:
     """Run the demo until Ctrl-C; returns the exit code."""
     run_id = time.strftime("%Y%m%d-%H%M%S")
     settings = base.model_copy(
@@ -128,8 +126,11 @@ def run_demo(
         )
         print(f"[demo] BERT encoded {indexed} items in {time.monotonic() - started:.1f}s")
         if homepage.poll() is not None:
-            print(f"[demo] the homepage service stopped (port {settings.serve_port} taken? "
-                  f"set HOMEFEED_SERVE_PORT); see {logs / 'homepage.log'}", flush=True)
+            print(
+                f"[demo] the homepage service stopped (port {settings.serve_port} taken? "
+                f"set HOMEFEED_SERVE_PORT); see {logs / 'homepage.log'}",
+                flush=True,
+            )
         replay_args = ["replay", "--data", str(data), "--events-only", "--rate", str(rate)]
         if limit is not None:
             replay_args += ["--limit", str(limit)]
@@ -137,8 +138,15 @@ def run_demo(
         replay_started = time.monotonic()
         print(f"[demo] replaying events at {rate:.0f}/s; Ctrl-C to stop", flush=True)
         time.sleep(2.0)
-        asyncio.run(watch(settings.bootstrap_servers, topics.rankings, titles, show=show,
-                          banner=f"live page: {homepage_url}  (Ctrl-C stops the demo)\n"))
+        asyncio.run(
+            watch(
+                settings.bootstrap_servers,
+                topics.rankings,
+                titles,
+                show=show,
+                banner=f"live page: {homepage_url}  (Ctrl-C stops the demo)\n",
+            )
+        )
     except KeyboardInterrupt:
         print("\n[demo] stopping…", flush=True)
     finally:

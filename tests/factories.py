@@ -42,7 +42,13 @@ def msn_items() -> list[Item]:
     return load_msn_items(SHARED_DATA / "msn-news-sample" / "DocFeatures.tsv")
 
 
-def make_event(user_id: str, item_id: str | None, kind: str = "click", ts: int = 1,
-               text: str | None = None, event_id: str | None = None) -> Event:
+def make_event(
+    user_id: str,
+    item_id: str | None,
+    kind: str = "click",
+    ts: int = 1,
+    text: str | None = None,
+    event_id: str | None = None,
+) -> Event:
     """An event with a fresh id unless one is given."""
     return Event(event_id or f"t-{next(_event_ids)}", user_id, kind, ts, item_id, text)  # type: ignore[arg-type]

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from streams.admin import create_topics, topic_size
+from ranker.state import UserState
+from streams.admin import create_topics
 from streams.settings import REPO_ROOT, Settings
 from streams.topics import TopicNames
 
@@ -97,7 +98,9 @@ def produce(bootstrap: str, topic: str, messages: list[tuple[bytes | None, bytes
         producer.close(timeout=30)
 
 
-def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str, poll_s: float = 0.5) -> None:
+def wait_for(
+    predicate: Callable[[], bool], timeout_s: float, what: str, poll_s: float = 0.5
+) -> None:
     """Poll ``predicate`` until true; fail with ``what`` after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -135,7 +138,9 @@ class TopicReader:
         self._consumer.close()
 
 
-def read_to_end(bootstrap: str, topic: str, timeout_s: float = 30.0) -> list[tuple[bytes | None, bytes | None]]:
+def read_to_end(
+    bootstrap: str, topic: str, timeout_s: float = 30.0
+) -> list[tuple[bytes | None, bytes | None]]:
     """Every record currently in ``topic`` (up to the end offsets seen at the start)."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     try:
@@ -155,10 +160,8 @@ def read_to_end(bootstrap: str, topic: str, timeout_s: float = 30.0) -> list[tup
         consumer.close()
 
 
-def user_states(live: LiveEnv) -> dict[str, "UserState"]:
+def user_states(live: LiveEnv) -> dict[str, UserState]:
     """Latest user state per user, read from the state table's changelog topic."""
-    from ranker.state import UserState
-
     latest: dict[str, UserState] = {}
     changelog = f"{live.settings.app_id}-user-state-changelog"
     for key, value in read_to_end(live.settings.bootstrap_servers, changelog):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 
 import msgpack
 import pytest
@@ -20,32 +19,56 @@ from hypothesis import strategies as st
 from streams.admin import topic_size
 from streams.wire import MAX_ID_BYTES, MAX_TEXT_CHARS, DeadLetter, Event
 from tests.factories import msn_items
-from tests.live import LiveEnv, fresh_env, produce, read_to_end, running_worker, user_states, wait_for
+from tests.live import (
+    LiveEnv,
+    fresh_env,
+    produce,
+    read_to_end,
+    running_worker,
+    user_states,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
-VALID = {"schema": 1, "event_id": "e", "user_id": "u", "type": "click", "item_id": "i",
-         "ts": 1_700_000_000_000}
+VALID = {
+    "schema": 1,
+    "event_id": "e",
+    "user_id": "u",
+    "type": "click",
+    "item_id": "i",
+    "ts": 1_700_000_000_000,
+}
 REQUIRED = ("schema", "event_id", "user_id", "type", "ts", "item_id")
 INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)  # what msgpack can carry
-NOT_A_STRING = st.one_of(st.lists(INT64, max_size=2), st.floats(), st.booleans(),
-                         st.dictionaries(st.text(max_size=3), INT64, max_size=2))
+NOT_A_STRING = st.one_of(
+    st.lists(INT64, max_size=2),
+    st.floats(),
+    st.booleans(),
+    st.dictionaries(st.text(max_size=3), INT64, max_size=2),
+)
 
 random_bytes = st.binary(max_size=64).filter(lambda b: not b.startswith(b"\x80"))
 truncated = st.integers(min_value=1, max_value=len(msgpack.packb(VALID)) - 1).map(
-    lambda cut: msgpack.packb(VALID)[:cut])
-not_a_map = st.one_of(INT64, st.text(max_size=20), st.lists(INT64, max_size=3)).map(
-    msgpack.packb)
+    lambda cut: msgpack.packb(VALID)[:cut]
+)
+not_a_map = st.one_of(INT64, st.text(max_size=20), st.lists(INT64, max_size=3)).map(msgpack.packb)
 missing_field = st.sampled_from(REQUIRED).map(
-    lambda name: msgpack.packb({k: v for k, v in VALID.items() if k != name}))
-wrong_type = st.tuples(st.sampled_from(["event_id", "user_id", "type", "item_id"]), NOT_A_STRING).map(
-    lambda pair: msgpack.packb({**VALID, pair[0]: pair[1]}))
-wrong_ts = st.one_of(st.floats(), st.text(max_size=5), st.integers(min_value=-(2**63), max_value=-1),
-                     st.integers(min_value=10**14, max_value=2**53)).map(
-    lambda ts: msgpack.packb({**VALID, "ts": ts}))
+    lambda name: msgpack.packb({k: v for k, v in VALID.items() if k != name})
+)
+wrong_type = st.tuples(
+    st.sampled_from(["event_id", "user_id", "type", "item_id"]), NOT_A_STRING
+).map(lambda pair: msgpack.packb({**VALID, pair[0]: pair[1]}))
+wrong_ts = st.one_of(
+    st.floats(),
+    st.text(max_size=5),
+    st.integers(min_value=-(2**63), max_value=-1),
+    st.integers(min_value=10**14, max_value=2**53),
+).map(lambda ts: msgpack.packb({**VALID, "ts": ts}))
 huge = st.one_of(
     st.sampled_from(["event_id", "user_id", "item_id"]).map(
-        lambda name: msgpack.packb({**VALID, name: "x" * (MAX_ID_BYTES + 1)})),
+        lambda name: msgpack.packb({**VALID, name: "x" * (MAX_ID_BYTES + 1)})
+    ),
     st.just(msgpack.packb({**VALID, "type": "search", "text": "y" * (MAX_TEXT_CHARS + 1)})),
 )
 MALFORMED = st.one_of(random_bytes, truncated, not_a_map, missing_field, wrong_type, wrong_ts, huge)
@@ -57,10 +80,16 @@ def live(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     env = fresh_env(kafka_bootstrap, folder / "state")
     catalog = msn_items()[:50]
     with running_worker(env, folder / "worker.log") as worker:
-        produce(kafka_bootstrap, env.topics.items,
-                [(item.item_id.encode(), item.encode()) for item in catalog])
-        wait_for(lambda: topic_size(kafka_bootstrap, env.topics.item_vectors) >= len(catalog),
-                 120, "item vectors")
+        produce(
+            kafka_bootstrap,
+            env.topics.items,
+            [(item.item_id.encode(), item.encode()) for item in catalog],
+        )
+        wait_for(
+            lambda: topic_size(kafka_bootstrap, env.topics.item_vectors) >= len(catalog),
+            120,
+            "item vectors",
+        )
         yield env
         assert worker.poll() is None, "the worker crashed on bad input"
 
@@ -68,9 +97,16 @@ def live(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
 ROUND = iter(range(10**6))
 
 
-@settings(max_examples=3, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
-                                 HealthCheck.data_too_large])
+@settings(
+    max_examples=3,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.data_too_large,
+    ],
+)
 @given(malformed=st.lists(MALFORMED, min_size=600, max_size=800))
 def test_every_malformed_event_is_dead_lettered_and_good_ones_still_count(
     live: LiveEnv, malformed: list[bytes]
@@ -90,10 +126,16 @@ def test_every_malformed_event_is_dead_lettered_and_good_ones_still_count(
         messages.insert(position, (user.encode(), event.encode()))
     produce(bootstrap, live.topics.events, messages)
 
-    wait_for(lambda: topic_size(bootstrap, live.topics.dead_letter) >= before + len(malformed),
-             120, f"{len(malformed)} dead letters")
-    letters = [DeadLetter.decode(value) for _, value in
-               read_to_end(bootstrap, live.topics.dead_letter)[before:] if value]
+    wait_for(
+        lambda: topic_size(bootstrap, live.topics.dead_letter) >= before + len(malformed),
+        120,
+        f"{len(malformed)} dead letters",
+    )
+    letters = [
+        DeadLetter.decode(value)
+        for _, value in read_to_end(bootstrap, live.topics.dead_letter)[before:]
+        if value
+    ]
     assert Counter(letter.original for letter in letters) == Counter(malformed)
     assert all(letter.reason and letter.source_topic == live.topics.events for letter in letters)
     wait_for(lambda: user in user_states(live), 60, "the good events around the bad ones")
@@ -107,16 +149,25 @@ MALFORMED_ITEM = st.one_of(
     random_bytes,
     not_a_map,
     st.sampled_from(["schema", "item_id", "title"]).map(
-        lambda name: msgpack.packb({k: v for k, v in VALID_ITEM.items() if k != name})),
+        lambda name: msgpack.packb({k: v for k, v in VALID_ITEM.items() if k != name})
+    ),
     st.tuples(st.sampled_from(["item_id", "title", "abstract", "category"]), NOT_A_STRING).map(
-        lambda pair: msgpack.packb({**VALID_ITEM, pair[0]: pair[1]})),
+        lambda pair: msgpack.packb({**VALID_ITEM, pair[0]: pair[1]})
+    ),
     st.just(msgpack.packb({**VALID_ITEM, "title": "t" * (MAX_TEXT_CHARS + 1)})),
 )
 
 
-@settings(max_examples=2, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
-                                 HealthCheck.data_too_large])
+@settings(
+    max_examples=2,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.data_too_large,
+    ],
+)
 @given(malformed=st.lists(MALFORMED_ITEM, min_size=300, max_size=400))
 def test_every_malformed_item_is_dead_lettered_and_the_catalog_keeps_growing(
     live: LiveEnv, malformed: list[bytes]
@@ -128,11 +179,20 @@ def test_every_malformed_item_is_dead_lettered_and_the_catalog_keeps_growing(
     messages: list[tuple[bytes | None, bytes | None]] = [(b"fuzz", raw) for raw in malformed]
     messages.insert(len(messages) // 2, (good.item_id.encode(), good.encode()))
     produce(bootstrap, live.topics.items, messages)
-    wait_for(lambda: topic_size(bootstrap, live.topics.dead_letter)
-             >= before_letters + len(malformed), 120, f"{len(malformed)} dead letters")
-    letters = [DeadLetter.decode(value) for _, value in
-               read_to_end(bootstrap, live.topics.dead_letter)[before_letters:] if value]
+    wait_for(
+        lambda: topic_size(bootstrap, live.topics.dead_letter) >= before_letters + len(malformed),
+        120,
+        f"{len(malformed)} dead letters",
+    )
+    letters = [
+        DeadLetter.decode(value)
+        for _, value in read_to_end(bootstrap, live.topics.dead_letter)[before_letters:]
+        if value
+    ]
     assert Counter(letter.original for letter in letters) == Counter(malformed)
     assert {letter.source_topic for letter in letters} == {live.topics.items}
-    wait_for(lambda: topic_size(bootstrap, live.topics.item_vectors) > before_vectors, 60,
-             "the good item's vector")
+    wait_for(
+        lambda: topic_size(bootstrap, live.topics.item_vectors) > before_vectors,
+        60,
+        "the good item's vector",
+    )

@@ -7,14 +7,13 @@ this module; each test uses its own users, so they do not interfere.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from ranker.selectors import EXPLORE_REASON
+from streams.admin import topic_size
 from streams.wire import DeadLetter, Item, Ranking
 from tests.factories import make_event, msn_items
-from streams.admin import topic_size
 from tests.live import LiveEnv, TopicReader, fresh_env, produce, running_worker, wait_for
 
 pytestmark = pytest.mark.integration
@@ -30,9 +29,13 @@ def live(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     env = fresh_env(kafka_bootstrap, folder / "state")
     log_path = folder / "worker.log"
     with running_worker(env, log_path) as worker:
-        produce(kafka_bootstrap, env.topics.items,
-                [(item.item_id.encode(), item.encode()) for item in CATALOG])
+        produce(
+            kafka_bootstrap,
+            env.topics.items,
+            [(item.item_id.encode(), item.encode()) for item in CATALOG],
+        )
         try:
+
             def indexed() -> bool:
                 assert worker.poll() is None, "worker exited early"
                 return topic_size(kafka_bootstrap, env.topics.item_vectors) >= len(CATALOG)
@@ -45,8 +48,11 @@ def live(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 
 def rankings_for(records: list[tuple[bytes | None, bytes | None]], user_id: str) -> list[Ranking]:
-    return [Ranking.decode(value) for key, value in records
-            if key == user_id.encode() and value is not None]
+    return [
+        Ranking.decode(value)
+        for key, value in records
+        if key == user_id.encode() and value is not None
+    ]
 
 
 def wait_for_ranking(live: LiveEnv, user_id: str, event_id: str, timeout_s: float = 60) -> Ranking:
@@ -62,13 +68,18 @@ def wait_for_ranking(live: LiveEnv, user_id: str, event_id: str, timeout_s: floa
 
 
 def send_events(live: LiveEnv, events: list) -> None:
-    produce(live.settings.bootstrap_servers, live.topics.events,
-            [(e.user_id.encode(), e.encode()) for e in events])
+    produce(
+        live.settings.bootstrap_servers,
+        live.topics.events,
+        [(e.user_id.encode(), e.encode()) for e in events],
+    )
 
 
 def test_sports_reader_gets_sports_on_top_and_never_a_clicked_story(live: LiveEnv) -> None:
-    clicks = [make_event("sports-fan", item.item_id, ts=1_700_000_000_000 + n)
-              for n, item in enumerate(SPORTS[:6])]
+    clicks = [
+        make_event("sports-fan", item.item_id, ts=1_700_000_000_000 + n)
+        for n, item in enumerate(SPORTS[:6])
+    ]
     send_events(live, clicks)
     ranking = wait_for_ranking(live, "sports-fan", clicks[-1].event_id)
     # Exploration slots are labelled and deliberately off-profile; judge the rest.
@@ -98,10 +109,13 @@ def test_malformed_event_goes_to_dead_letter_and_the_next_good_one_is_ranked(liv
     reader = TopicReader(live.settings.bootstrap_servers, live.topics.dead_letter)
     try:
         records = reader.read_until(
-            lambda recs: any(v and DeadLetter.decode(v).original == bad for _, v in recs), 30)
+            lambda recs: any(v and DeadLetter.decode(v).original == bad for _, v in recs), 30
+        )
     finally:
         reader.close()
-    letter = next(DeadLetter.decode(v) for _, v in records if v and DeadLetter.decode(v).original == bad)
+    letter = next(
+        DeadLetter.decode(v) for _, v in records if v and DeadLetter.decode(v).original == bad
+    )
     assert letter.reason == "missing or non-integer field 'schema'"
     assert letter.source_topic == live.topics.events
     assert letter.original_key == b"dlq-user"
@@ -122,16 +136,28 @@ def test_changed_item_is_re_encoded_and_deleted_item_disappears(live: LiveEnv) -
     bootstrap = live.settings.bootstrap_servers
     before = topic_size(bootstrap, live.topics.item_vectors)
     target = SPORTS[-1]
-    renamed = Item(target.item_id, "Completely different headline about baking bread",
-                   category=target.category, abstract=target.abstract)
+    renamed = Item(
+        target.item_id,
+        "Completely different headline about baking bread",
+        category=target.category,
+        abstract=target.abstract,
+    )
     produce(bootstrap, live.topics.items, [(target.item_id.encode(), renamed.encode())])
-    wait_for(lambda: topic_size(bootstrap, live.topics.item_vectors) > before, 60,
-             "a re-encoded vector for the changed item")
+    wait_for(
+        lambda: topic_size(bootstrap, live.topics.item_vectors) > before,
+        60,
+        "a re-encoded vector for the changed item",
+    )
     produce(bootstrap, live.topics.items, [(target.item_id.encode(), None)])
-    wait_for(lambda: topic_size(bootstrap, live.topics.item_vectors) > before + 1, 60,
-             "a tombstone for the deleted item")
-    clicks = [make_event("after-delete", item.item_id, ts=1_700_000_300_000 + n)
-              for n, item in enumerate(SPORTS[:3])]
+    wait_for(
+        lambda: topic_size(bootstrap, live.topics.item_vectors) > before + 1,
+        60,
+        "a tombstone for the deleted item",
+    )
+    clicks = [
+        make_event("after-delete", item.item_id, ts=1_700_000_300_000 + n)
+        for n, item in enumerate(SPORTS[:3])
+    ]
     send_events(live, clicks)
     ranking = wait_for_ranking(live, "after-delete", clicks[-1].event_id)
     assert target.item_id not in {item.item_id for item in ranking.items}
@@ -140,19 +166,29 @@ def test_changed_item_is_re_encoded_and_deleted_item_disappears(live: LiveEnv) -
 def test_every_published_homepage_is_logged_as_served(live: LiveEnv) -> None:
     from streams.wire import Served
 
-    clicks = [make_event("logged", item.item_id, ts=1_700_000_400_000 + n)
-              for n, item in enumerate(SPORTS[6:9])]
+    clicks = [
+        make_event("logged", item.item_id, ts=1_700_000_400_000 + n)
+        for n, item in enumerate(SPORTS[6:9])
+    ]
     send_events(live, clicks)
     ranking = wait_for_ranking(live, "logged", clicks[-1].event_id)
     reader = TopicReader(live.settings.bootstrap_servers, live.topics.served)
     try:
         records = reader.read_until(
-            lambda recs: any(k == b"logged" and Served.decode(v).source_event_id
-                             == clicks[-1].event_id for k, v in recs if v), 30)
+            lambda recs: any(
+                k == b"logged" and Served.decode(v).source_event_id == clicks[-1].event_id
+                for k, v in recs
+                if v
+            ),
+            30,
+        )
     finally:
         reader.close()
-    served = next(Served.decode(v) for k, v in records
-                  if k == b"logged" and v and Served.decode(v).source_event_id == clicks[-1].event_id)
+    served = next(
+        Served.decode(v)
+        for k, v in records
+        if k == b"logged" and v and Served.decode(v).source_event_id == clicks[-1].event_id
+    )
     assert [i.item_id for i in served.items] == [i.item_id for i in ranking.items]
     assert [i.position for i in served.items] == list(range(len(ranking.items)))
     assert served.model_version == ranking.model_version

@@ -38,8 +38,11 @@ EVENTS_PER_USER = 100
 
 
 def publish_catalog(live: LiveEnv) -> None:
-    produce(live.settings.bootstrap_servers, live.topics.items,
-            [(item.item_id.encode(), item.encode()) for item in CATALOG])
+    produce(
+        live.settings.bootstrap_servers,
+        live.topics.items,
+        [(item.item_id.encode(), item.encode()) for item in CATALOG],
+    )
 
 
 def replay_events(live: LiveEnv, prefix: str) -> list[Event]:
@@ -48,21 +51,30 @@ def replay_events(live: LiveEnv, prefix: str) -> list[Event]:
     for n in range(EVENTS_PER_USER):
         for u in range(USERS):
             item = CATALOG[(u * 7 + n) % len(CATALOG)]
-            events.append(make_event(f"{prefix}-{u}", item.item_id,
-                                     kind="click" if n % 3 else "view",
-                                     ts=1_700_000_000_000 + n * 1000,
-                                     event_id=f"{prefix}-{u}-{n}"))
+            events.append(
+                make_event(
+                    f"{prefix}-{u}",
+                    item.item_id,
+                    kind="click" if n % 3 else "view",
+                    ts=1_700_000_000_000 + n * 1000,
+                    event_id=f"{prefix}-{u}-{n}",
+                )
+            )
     return events
 
 
 def produce_slowly(live: LiveEnv, events: list[Event], seconds: float) -> threading.Thread:
     """Produce in 20 slices over ``seconds`` from a background thread."""
+
     def run() -> None:
         slice_size = max(1, len(events) // 20)
         for start in range(0, len(events), slice_size):
-            chunk = events[start:start + slice_size]
-            produce(live.settings.bootstrap_servers, live.topics.events,
-                    [(e.user_id.encode(), e.encode()) for e in chunk])
+            chunk = events[start : start + slice_size]
+            produce(
+                live.settings.bootstrap_servers,
+                live.topics.events,
+                [(e.user_id.encode(), e.encode()) for e in chunk],
+            )
             time.sleep(seconds / 20)
 
     thread = threading.Thread(target=run, daemon=True)
@@ -71,8 +83,11 @@ def produce_slowly(live: LiveEnv, events: list[Event], seconds: float) -> thread
 
 
 def processed_counts(live: LiveEnv, prefix: str) -> dict[str, int]:
-    return {user: state.processed for user, state in user_states(live).items()
-            if user.startswith(prefix)}
+    return {
+        user: state.processed
+        for user, state in user_states(live).items()
+        if user.startswith(prefix)
+    }
 
 
 def all_processed(live: LiveEnv, prefix: str) -> bool:
@@ -94,38 +109,62 @@ def test_kill_9_mid_replay_loses_and_double_counts_nothing(live: LiveEnv, tmp_pa
     publish_catalog(live)
     events = replay_events(live, "crash")
     with running_worker(live, tmp_path / "worker-1.log") as worker:
-        wait_for(lambda: topic_size(live.settings.bootstrap_servers, live.topics.item_vectors)
-                 >= len(CATALOG), 120, "item vectors")
+        wait_for(
+            lambda: (
+                topic_size(live.settings.bootstrap_servers, live.topics.item_vectors)
+                >= len(CATALOG)
+            ),
+            120,
+            "item vectors",
+        )
         producer = produce_slowly(live, events, seconds=8)
-        wait_for(lambda: sum(processed_counts(live, "crash").values()) > len(events) // 4, 90,
-                 "a quarter of the replay to be processed")
+        wait_for(
+            lambda: sum(processed_counts(live, "crash").values()) > len(events) // 4,
+            90,
+            "a quarter of the replay to be processed",
+        )
         kill_hard(worker)
     killed_at = time.monotonic()
     with running_worker(live, tmp_path / "worker-2.log"):
         producer.join(timeout=60)
         wait_for(lambda: all_processed(live, "crash"), 120, "every event after the restart")
         recovery_s = time.monotonic() - killed_at
-    print(f"kill -9: {len(events)} events produced, all reflected once; "
-          f"caught up {recovery_s:.1f}s after the kill")
+    print(
+        f"kill -9: {len(events)} events produced, all reflected once; "
+        f"caught up {recovery_s:.1f}s after the kill"
+    )
     assert_exactly_once(live, "crash")
     states = user_states(live)
     assert all(state.duplicates >= 0 for state in states.values())
     rankings = read_to_end(live.settings.bootstrap_servers, live.topics.rankings)
     last_ids = {e.event_id for e in events[-USERS:]}
-    assert any(value and Event is not None and b"crash-" in value and
-               any(i.encode() in value for i in last_ids) for _, value in rankings), \
-        "rankings did not resume after the restart"
+    assert any(
+        value
+        and Event is not None
+        and b"crash-" in value
+        and any(i.encode() in value for i in last_ids)
+        for _, value in rankings
+    ), "rankings did not resume after the restart"
 
 
 def test_rebalance_to_a_second_worker_keeps_every_count(live: LiveEnv, tmp_path: Path) -> None:
     publish_catalog(live)
     events = replay_events(live, "moved")
     with running_worker(live, tmp_path / "worker-a.log") as first:
-        wait_for(lambda: topic_size(live.settings.bootstrap_servers, live.topics.item_vectors)
-                 >= len(CATALOG), 120, "item vectors")
+        wait_for(
+            lambda: (
+                topic_size(live.settings.bootstrap_servers, live.topics.item_vectors)
+                >= len(CATALOG)
+            ),
+            120,
+            "item vectors",
+        )
         producer = produce_slowly(live, events, seconds=10)
-        wait_for(lambda: sum(processed_counts(live, "moved").values()) > len(events) // 5, 90,
-                 "the replay to start")
+        wait_for(
+            lambda: sum(processed_counts(live, "moved").values()) > len(events) // 5,
+            90,
+            "the replay to start",
+        )
         with running_worker(live, tmp_path / "worker-b.log", data_dir=tmp_path / "state-b"):
             time.sleep(3)  # let the group rebalance onto both workers mid-replay
             first.terminate()
@@ -133,37 +172,66 @@ def test_rebalance_to_a_second_worker_keeps_every_count(live: LiveEnv, tmp_path:
             stopped_at = time.monotonic()
             producer.join(timeout=60)
             wait_for(lambda: all_processed(live, "moved"), 120, "the second worker to take over")
-            print(f"rebalance: {len(events)} events; the second worker caught up "
-                  f"{time.monotonic() - stopped_at:.1f}s after the first stopped")
+            print(
+                f"rebalance: {len(events)} events; the second worker caught up "
+                f"{time.monotonic() - stopped_at:.1f}s after the first stopped"
+            )
     assert_exactly_once(live, "moved")
 
 
 def test_malformed_items_go_to_dead_letter(live: LiveEnv, tmp_path: Path) -> None:
-    bad_items = [b"\xff\x00", Item("x", "t").encode()[:-3],
-                 Event("e", "u", "click", 1, "i").encode()]  # an event is no item
+    bad_items = [
+        b"\xff\x00",
+        Item("x", "t").encode()[:-3],
+        Event("e", "u", "click", 1, "i").encode(),
+    ]  # an event is no item
     with running_worker(live, tmp_path / "worker.log", role="indexer"):
-        produce(live.settings.bootstrap_servers, live.topics.items,
-                [(b"bad", raw) for raw in bad_items] +
-                [(CATALOG[0].item_id.encode(), CATALOG[0].encode())])
-        wait_for(lambda: topic_size(live.settings.bootstrap_servers, live.topics.dead_letter)
-                 >= len(bad_items), 90, "three dead letters")
-        wait_for(lambda: topic_size(live.settings.bootstrap_servers, live.topics.item_vectors)
-                 >= 1, 60, "the good item's vector")
+        produce(
+            live.settings.bootstrap_servers,
+            live.topics.items,
+            [(b"bad", raw) for raw in bad_items]
+            + [(CATALOG[0].item_id.encode(), CATALOG[0].encode())],
+        )
+        wait_for(
+            lambda: (
+                topic_size(live.settings.bootstrap_servers, live.topics.dead_letter)
+                >= len(bad_items)
+            ),
+            90,
+            "three dead letters",
+        )
+        wait_for(
+            lambda: topic_size(live.settings.bootstrap_servers, live.topics.item_vectors) >= 1,
+            60,
+            "the good item's vector",
+        )
 
 
 def test_forget_erases_state_and_homepage(live: LiveEnv, tmp_path: Path) -> None:
     from streams.cli import main
 
     publish_catalog(live)
-    clicks = [make_event("leaver", item.item_id, ts=1_700_000_000_000 + n)
-              for n, item in enumerate(CATALOG[:3])]
+    clicks = [
+        make_event("leaver", item.item_id, ts=1_700_000_000_000 + n)
+        for n, item in enumerate(CATALOG[:3])
+    ]
     with running_worker(live, tmp_path / "worker.log"):
-        wait_for(lambda: topic_size(live.settings.bootstrap_servers, live.topics.item_vectors)
-                 >= len(CATALOG), 120, "item vectors")
-        produce(live.settings.bootstrap_servers, live.topics.events,
-                [(e.user_id.encode(), e.encode()) for e in clicks])
+        wait_for(
+            lambda: (
+                topic_size(live.settings.bootstrap_servers, live.topics.item_vectors)
+                >= len(CATALOG)
+            ),
+            120,
+            "item vectors",
+        )
+        produce(
+            live.settings.bootstrap_servers,
+            live.topics.events,
+            [(e.user_id.encode(), e.encode()) for e in clicks],
+        )
         wait_for(lambda: "leaver" in user_states(live), 60, "the user's state")
         import os
+
         os.environ.update(live.env())  # the CLI reads its settings from the environment
         try:
             assert main(["forget", "leaver"]) == 0
@@ -175,7 +243,8 @@ def test_forget_erases_state_and_homepage(live: LiveEnv, tmp_path: Path) -> None
         reader = TopicReader(live.settings.bootstrap_servers, live.topics.rankings)
         try:
             records = reader.read_until(
-                lambda recs: any(k == b"leaver" and v is None for k, v in recs), 60)
+                lambda recs: any(k == b"leaver" and v is None for k, v in recs), 60
+            )
         finally:
             reader.close()
         assert records[-1] == (b"leaver", None) or (b"leaver", None) in records
@@ -193,19 +262,30 @@ def test_worker_reconnects_after_broker_restart(tmp_path: Path) -> None:
         events = replay_events(live, "outage")
         half = len(events) // 2
         with running_worker(live, tmp_path / "worker.log") as worker:
-            wait_for(lambda: topic_size(broker.bootstrap, live.topics.item_vectors)
-                     >= len(CATALOG), 120, "item vectors")
-            produce(broker.bootstrap, live.topics.events,
-                    [(e.user_id.encode(), e.encode()) for e in events[:half]])
+            wait_for(
+                lambda: topic_size(broker.bootstrap, live.topics.item_vectors) >= len(CATALOG),
+                120,
+                "item vectors",
+            )
+            produce(
+                broker.bootstrap,
+                live.topics.events,
+                [(e.user_id.encode(), e.encode()) for e in events[:half]],
+            )
             broker.stop()
             time.sleep(3)
             broker.start(wait_s=120)
             restarted_at = time.monotonic()
-            produce(broker.bootstrap, live.topics.events,
-                    [(e.user_id.encode(), e.encode()) for e in events[half:]])
+            produce(
+                broker.bootstrap,
+                live.topics.events,
+                [(e.user_id.encode(), e.encode()) for e in events[half:]],
+            )
             wait_for(lambda: all_processed(live, "outage"), 180, "the worker to catch up")
-            print(f"broker restart: worker caught up {time.monotonic() - restarted_at:.1f}s "
-                  "after the broker came back")
+            print(
+                f"broker restart: worker caught up {time.monotonic() - restarted_at:.1f}s "
+                "after the broker came back"
+            )
             assert worker.poll() is None, "the worker died with the broker"
         assert_exactly_once(live, "outage")
     finally:

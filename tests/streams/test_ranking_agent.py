@@ -32,22 +32,37 @@ class RecordingTopic:
 
 
 def build(tmp_path: Path) -> tuple[Any, Any, RankingService, RecordingTopic, RecordingTopic, dict]:
-    settings = Settings(store="memory://", data_dir=tmp_path, kafka_bootstrap="127.0.0.1:1",
-                        partitions=1)
+    settings = Settings(
+        store="memory://", data_dir=tmp_path, kafka_bootstrap="127.0.0.1:1", partitions=1
+    )
     app = create_app(settings)
     replica = IndexReplica(ItemIndex(4, "Flat"))
     replica.apply([ItemVector(f"i{n}", np.eye(4, dtype=np.float32)[n % 4], "v") for n in range(8)])
     trending = TrendingCounter(3600)
-    service = RankingService(replica, trending, build_pipeline(
-        replica, trending, homepage_size=3, candidates_per_user=8), 50, 200, 10.0)
+    service = RankingService(
+        replica,
+        trending,
+        build_pipeline(replica, trending, homepage_size=3, candidates_per_user=8),
+        50,
+        200,
+        10.0,
+    )
     table = user_state_table(app, partitions=1)
     rankings, dead = RecordingTopic(), RecordingTopic()
     feed = IndexFeed("127.0.0.1:1", "vectors", replica)
     stats = register_ranking_agents(
-        app, app.topic("events", key_type=bytes, value_type=bytes,
-                                                 key_serializer="raw", value_serializer="raw"), rankings,
-        RecordingTopic(), table, service,
-        feed, DeadLetterPublisher(dead), batch_size=8)  # type: ignore[arg-type]
+        app,
+        app.topic(
+            "events", key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+        ),
+        rankings,
+        RecordingTopic(),
+        table,
+        service,
+        feed,
+        DeadLetterPublisher(dead),
+        batch_size=8,
+    )  # type: ignore[arg-type]
     return app, table, service, rankings, dead, stats
 
 

@@ -16,14 +16,21 @@ def test_generated_movielens_folder_loads_in_time_order(tmp_path: Path) -> None:
     assert heat.category == "Action, Crime" and heat.abstract == "heist, pacino"
     assert up.category is None
     assert [(e.user_id, e.item_id, e.type) for e in dataset.events] == [
-        ("7", "1", "dislike"), ("8", "1", "view"), ("7", "2", "click")
+        ("7", "1", "dislike"),
+        ("8", "1", "view"),
+        ("7", "2", "click"),
     ]
     assert dataset.events[0].ts == 100_000
 
 
 def test_rating_thresholds() -> None:
     assert [rating_to_event_type(r) for r in (5.0, 4.0, 3.5, 2.5, 2.0, 0.5)] == [
-        "click", "click", "view", "view", "dislike", "dislike"
+        "click",
+        "click",
+        "view",
+        "view",
+        "dislike",
+        "dislike",
     ]
 
 

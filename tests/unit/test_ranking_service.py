@@ -40,8 +40,15 @@ def service() -> RankingService:
         centre[topic_index] = 1.0
         for n in range(10):
             vector = centre + 0.2 * rng.standard_normal(DIM).astype(np.float32)
-            vectors.append(ItemVector(f"{topic}-{n}", vector / np.linalg.norm(vector), "test",
-                                      title=f"{topic} story {n}", category=topic))
+            vectors.append(
+                ItemVector(
+                    f"{topic}-{n}",
+                    vector / np.linalg.norm(vector),
+                    "test",
+                    title=f"{topic} story {n}",
+                    category=topic,
+                )
+            )
     replica.apply(vectors)
     trending = TrendingCounter(half_life_s=3600)
     return RankingService(

@@ -9,8 +9,12 @@ from streams.wire import ItemVector
 
 def replica_with(categories: dict[str, str]) -> IndexReplica:
     replica = IndexReplica(ItemIndex(2, "Flat"))
-    replica.apply([ItemVector(item, np.array([1.0, 0.0], dtype=np.float32), "v", category=cat)
-                   for item, cat in categories.items()])
+    replica.apply(
+        [
+            ItemVector(item, np.array([1.0, 0.0], dtype=np.float32), "v", category=cat)
+            for item, cat in categories.items()
+        ]
+    )
     return replica
 
 
@@ -23,7 +27,8 @@ def test_no_category_takes_more_than_its_share_of_the_top_window() -> None:
     scores = {f"s{n}": 1.0 - n / 100 for n in range(8)} | {f"f{n}": 0.5 - n / 100 for n in range(4)}
     candidates = [Candidate(item, "ann", 0.0, score=score) for item, score in scores.items()]
     ordered = DiversitySelector(replica_with(categories), window=5, max_per_category=3).select(
-        query(), candidates)
+        query(), candidates
+    )
     assert [c.item_id for c in ordered[:5]] == ["s0", "s1", "s2", "f0", "f1"]
     # Capped items come right after the window, ahead of lower-scored others.
     assert [c.item_id for c in ordered[5:8]] == ["s3", "s4", "s5"]
@@ -32,9 +37,12 @@ def test_no_category_takes_more_than_its_share_of_the_top_window() -> None:
 
 def test_multi_genre_labels_count_by_their_first_genre() -> None:
     categories = {"a": "Comedy, Drama", "b": "Comedy", "c": "Drama"}
-    candidates = [Candidate(i, "ann", 0.0, score=s) for i, s in (("a", 3.0), ("b", 2.0), ("c", 1.0))]
+    candidates = [
+        Candidate(i, "ann", 0.0, score=s) for i, s in (("a", 3.0), ("b", 2.0), ("c", 1.0))
+    ]
     ordered = DiversitySelector(replica_with(categories), window=2, max_per_category=1).select(
-        query(), candidates)
+        query(), candidates
+    )
     assert [c.item_id for c in ordered[:2]] == ["a", "c"]
 
 

@@ -1,8 +1,9 @@
 from ranker.state import UserState
 
 
-def apply(state: UserState, event_id: str, kind: str = "click", item: str | None = "a",
-          ts: int = 1) -> bool:
+def apply(
+    state: UserState, event_id: str, kind: str = "click", item: str | None = "a", ts: int = 1
+) -> bool:
     return state.apply(event_id, kind, item, ts, history_size=3, seen_size=4)
 
 
@@ -43,21 +44,42 @@ def test_encode_round_trip() -> None:
 def test_state_of_a_full_user_stays_small() -> None:
     state = UserState()
     for n in range(500):
-        state.apply(f"event-{n:08d}", "click", f"item-{n:06d}", 1_700_000_000_000 + n,
-                    history_size=50, seen_size=200)
+        state.apply(
+            f"event-{n:08d}",
+            "click",
+            f"item-{n:06d}",
+            1_700_000_000_000 + n,
+            history_size=50,
+            seen_size=200,
+        )
     assert len(state.encode()) < 6000
 
 
 def test_redelivered_positions_are_duplicates_however_many() -> None:
     state = UserState()
     for offset in range(200):
-        assert state.apply(f"e{offset}", "click", f"i{offset}", offset, history_size=50,
-                           seen_size=200, position=(3, offset))
+        assert state.apply(
+            f"e{offset}",
+            "click",
+            f"i{offset}",
+            offset,
+            history_size=50,
+            seen_size=200,
+            position=(3, offset),
+        )
     # A crash replays the last 150 messages of the partition: none counts again.
     for offset in range(50, 200):
-        assert not state.apply(f"e{offset}", "click", f"i{offset}", offset, history_size=50,
-                               seen_size=200, position=(3, offset))
+        assert not state.apply(
+            f"e{offset}",
+            "click",
+            f"i{offset}",
+            offset,
+            history_size=50,
+            seen_size=200,
+            position=(3, offset),
+        )
     assert state.processed == 200
-    assert state.apply("e200", "click", "i200", 200, history_size=50, seen_size=200,
-                       position=(3, 200))
+    assert state.apply(
+        "e200", "click", "i200", 200, history_size=50, seen_size=200, position=(3, 200)
+    )
     assert UserState.decode(state.encode()).source_offset == 200

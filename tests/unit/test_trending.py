@@ -24,7 +24,7 @@ def test_long_replays_rebase_without_overflow() -> None:
     counter = TrendingCounter(half_life_s=1)
     for step in range(200):
         counter.add("a", "click", step * 1000)
-    (item, score), = counter.top(1)
+    ((item, score),) = counter.top(1)
     assert item == "a" and 1.9 < score < 2.1  # geometric series 1 + 1/2 + 1/4 ...
 
 

@@ -15,8 +15,14 @@ from streams.wire import (
 
 
 def event_payload(**overrides: object) -> bytes:
-    payload = {"schema": 1, "event_id": "e1", "user_id": "u1", "type": "click",
-               "item_id": "n1", "ts": 1_700_000_000_000}
+    payload = {
+        "schema": 1,
+        "event_id": "e1",
+        "user_id": "u1",
+        "type": "click",
+        "item_id": "n1",
+        "ts": 1_700_000_000_000,
+    }
     payload.update(overrides)
     return msgpack.packb({k: v for k, v in payload.items() if v is not None})
 
@@ -73,8 +79,9 @@ def test_item_vector_travels_as_float16() -> None:
 
 
 def test_item_vector_with_wrong_length_is_rejected() -> None:
-    raw = msgpack.packb({"schema": 1, "item_id": "n1", "vector": b"\0" * 10, "dim": 384,
-                         "encoder_version": "v"})
+    raw = msgpack.packb(
+        {"schema": 1, "item_id": "n1", "vector": b"\0" * 10, "dim": 384, "encoder_version": "v"}
+    )
     with pytest.raises(InvalidMessage, match="float16"):
         ItemVector.decode(raw)
 
