@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -18,6 +16,7 @@ from pathlib import Path
 from indexer.datasets import load_dataset
 from streams.admin import create_topics, topic_size
 from streams.broker import LocalBroker
+from streams.processes import child_env, fresh_namespace, spawn, stop, wait_for_vectors
 from streams.settings import Settings
 from streams.topics import TopicNames
 from streams.watch import watch
@@ -25,53 +24,6 @@ from streams.watch import watch
 log = logging.getLogger(__name__)
 
 INDEX_WAIT_S = 300.0
-
-
-def _env_for(settings: Settings, run_id: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        HOMEFEED_TOPIC_PREFIX=settings.topic_prefix,
-        HOMEFEED_APP_ID=settings.app_id,
-        HOMEFEED_DATA_DIR=str(settings.data_dir),
-        HOMEFEED_KAFKA_BOOTSTRAP=settings.bootstrap_servers,
-    )
-    return env
-
-
-def _spawn(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    handle = log_path.open("ab")
-    return subprocess.Popen(
-        [sys.executable, "-m", "streams.cli", *args],
-        env=env,
-        stdout=handle,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # Ctrl-C reaches us; we stop the children in order
-    )
-
-
-def _stop(process: subprocess.Popen[bytes] | None, timeout_s: float = 20.0) -> None:
-    if process is None or process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=5)
-
-
-def wait_for_vectors(bootstrap: str, topic: str, expected: int, timeout_s: float) -> int:
-    """Block until the indexer has published ``expected`` vectors (bounded)."""
-    deadline = time.monotonic() + timeout_s
-    count = 0
-    while time.monotonic() < deadline:
-        count = topic_size(bootstrap, topic)
-        if count >= expected:
-            return count
-        time.sleep(1.0)
-    log.warning("only %d of %d item vectors after %.0fs", count, expected, timeout_s)
-    return count
 
 
 def _report(settings: Settings, topics: TopicNames, seconds: float) -> None:
@@ -86,14 +38,7 @@ def _report(settings: Settings, topics: TopicNames, seconds: float) -> None:
 
 def run_demo(base: Settings, data: Path, *, rate: float, limit: int | None, show: int) -> int:
     """Run the demo until Ctrl-C; returns the exit code."""
-    run_id = time.strftime("%Y%m%d-%H%M%S")
-    settings = base.model_copy(
-        update={
-            "topic_prefix": f"{base.topic_prefix}demo-{run_id}.",
-            "app_id": f"{base.app_id}-demo-{run_id}",
-            "data_dir": base.data_dir / "demo" / run_id,
-        }
-    )
+    settings = fresh_namespace(base, "demo")
     topics = TopicNames.from_settings(settings)
     logs = settings.data_dir / "logs"
     broker = None
@@ -101,7 +46,7 @@ def run_demo(base: Settings, data: Path, *, rate: float, limit: int | None, show
         broker = LocalBroker(data_dir=base.data_dir / "kafka", port=base.local_kafka_port)
         print(f"[demo] starting Kafka at {broker.bootstrap} (first run fetches jars)…", flush=True)
         broker.start(wait_s=120)
-    env = _env_for(settings, run_id)
+    env = child_env(settings)
     worker = replay = homepage = None
     replay_started: float | None = None
     try:
@@ -109,9 +54,9 @@ def run_demo(base: Settings, data: Path, *, rate: float, limit: int | None, show
         dataset = load_dataset(data, with_events=False)
         titles = {item.item_id: item.title for item in dataset.items}
         print(f"[demo] topics under '{settings.topic_prefix}'; logs in {logs}", flush=True)
-        worker = _spawn(["worker", "--role", "all"], env, logs / "worker.log")
+        worker = spawn(["worker", "--role", "all"], env, logs / "worker.log")
         print(f"[demo] worker started (pid {worker.pid}); publishing {len(titles)} items…")
-        homepage = _spawn(["serve"], env, logs / "homepage.log")
+        homepage = spawn(["serve"], env, logs / "homepage.log")
         homepage_url = f"http://{settings.serve_host}:{settings.serve_port}/"
         print(f"[demo] homepage: {homepage_url} (pid {homepage.pid})", flush=True)
         subprocess.run(
@@ -134,7 +79,7 @@ def run_demo(base: Settings, data: Path, *, rate: float, limit: int | None, show
         replay_args = ["replay", "--data", str(data), "--events-only", "--rate", str(rate)]
         if limit is not None:
             replay_args += ["--limit", str(limit)]
-        replay = _spawn(replay_args, env, logs / "replay.log")
+        replay = spawn(replay_args, env, logs / "replay.log")
         replay_started = time.monotonic()
         print(f"[demo] replaying events at {rate:.0f}/s; Ctrl-C to stop", flush=True)
         time.sleep(2.0)
@@ -150,11 +95,11 @@ def run_demo(base: Settings, data: Path, *, rate: float, limit: int | None, show
     except KeyboardInterrupt:
         print("\n[demo] stopping…", flush=True)
     finally:
-        _stop(replay)
+        stop(replay)
         if replay_started is not None:
             _report(settings, topics, time.monotonic() - replay_started)
-        _stop(homepage)
-        _stop(worker)
+        stop(homepage)
+        stop(worker)
         if broker is not None:
             broker.stop()
         print("[demo] stopped cleanly", flush=True)
