@@ -7,6 +7,7 @@ retrieval never leaves the process.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -32,7 +33,25 @@ class IndexReplica:
     def __init__(self, index: ItemIndex) -> None:
         self.index = index
         self.info: dict[str, ItemInfo] = {}
-        self.encoder_versions: set[str] = set()
+        self._version_of: dict[str, str] = {}
+        self._version_counts: Counter[str] = Counter()
+
+    @property
+    def encoder_versions(self) -> set[str]:
+        """Encoder versions of the vectors held now."""
+        return {version for version, count in self._version_counts.items() if count > 0}
+
+    def version_share(self, encoder_version: str) -> float:
+        """Share of the catalog whose vectors come from ``encoder_version``."""
+        return self._version_counts[encoder_version] / len(self.info) if self.info else 0.0
+
+    def _set_version(self, item_id: str, version: str | None) -> None:
+        previous = self._version_of.pop(item_id, None)
+        if previous is not None:
+            self._version_counts[previous] -= 1
+        if version is not None:
+            self._version_of[item_id] = version
+            self._version_counts[version] += 1
 
     def __len__(self) -> int:
         return len(self.index)
@@ -52,13 +71,14 @@ class IndexReplica:
         for item_id in ids:
             vector = latest[item_id]
             self.info[item_id] = ItemInfo(vector.title, vector.category)
-            self.encoder_versions.add(vector.encoder_version)
+            self._set_version(item_id, vector.encoder_version)
 
     def remove(self, item_ids: Iterable[str]) -> int:
         """Delete items (catalog tombstones); returns how many were present."""
         present = [item_id for item_id in item_ids if item_id in self.info]
         for item_id in present:
             del self.info[item_id]
+            self._set_version(item_id, None)
         if present:
             self.index.remove(present)
         return len(present)

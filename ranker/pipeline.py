@@ -97,6 +97,7 @@ def build_pipeline(
     candidates_per_user: int,
     max_per_category: int = 6,
     exploration_share: float = 0.1,
+    scorer: Scorer | None = None,
 ) -> RankingPipeline:
     """The production pipeline, stage by stage."""
     return RankingPipeline(
@@ -109,7 +110,8 @@ def build_pipeline(
             SeenItemsFilter(),
             RemovedItemsFilter(replica),
         ],
-        scorer=DotProductScorer(replica),
+        # The learned click model when one is loaded (it falls back to this itself).
+        scorer=scorer or DotProductScorer(replica),
         selectors=[
             DiversitySelector(replica, max_per_category=max_per_category),
             ExplorationSelector(homepage_size, exploration_share),

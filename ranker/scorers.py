@@ -20,6 +20,10 @@ class DotProductScorer:
     def __init__(self, replica: IndexReplica) -> None:
         self._replica = replica
 
+    def version(self) -> str:
+        """``dot@`` and the encoder version(s) of the item vectors."""
+        return f"dot@{','.join(sorted(self._replica.encoder_versions)) or 'none'}"
+
     def score(self, queries: Sequence[RankingQuery], candidates: list[list[Candidate]]) -> None:
         """Score all candidates of all queries in place."""
         for query, user_candidates in zip(queries, candidates, strict=True):

@@ -9,15 +9,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from indexer.replica import IndexReplica
 from ranker.interest import pool_interest, recency_weights
 from ranker.pipeline import RankingPipeline
+
+if TYPE_CHECKING:
+    from ranker.click_scorer import LiveItemStats
 from ranker.stages import RankingQuery
-from ranker.state import UserState
+from ranker.state import INTERACTION_WEIGHTS, UserState
 from ranker.trending import TrendingCounter
 from streams.wire import Event, RankedItem, Ranking, Served, ServedItem, now_ms
 
@@ -65,12 +68,12 @@ class RankingService:
     seen_size: int
     recency_half_life: float
     encode_text: TextEncoderFn | None = None
+    item_stats: LiveItemStats | None = None
 
     @property
     def model_version(self) -> str:
         """Identifies what produced a ranking: the scorer and the item encoder."""
-        encoders = ",".join(sorted(self.replica.encoder_versions)) or "none"
-        return f"dot@{encoders}"
+        return self.pipeline.scorer.version()
 
     def apply(
         self, event: Event, store: UserStateStore, position: tuple[int, int] | None = None
@@ -99,6 +102,8 @@ class RankingService:
         store.put(event.user_id, state.encode())
         if event.item_id is not None:
             self.trending.add(event.item_id, event.type, event.ts)
+            if self.item_stats is not None and event.type in INTERACTION_WEIGHTS:
+                self.item_stats.add(event.item_id, event.ts)
         return state
 
     def rank(self, touched: Sequence[tuple[Event, UserState]]) -> list[Ranking]:
@@ -172,7 +177,9 @@ class RankingService:
         if known:
             vectors = self.replica.index.vectors([i.item_id for i in known])
             user_vector = pool_interest(vectors, recency_weights(known, self.recency_half_life))
-        return RankingQuery(user_id, user_vector, state.history, state.seen_set())
+        return RankingQuery(
+            user_id, user_vector, state.history, state.seen_set(), history_length=state.processed
+        )
 
     def _blend_searches(self, queries: list[RankingQuery], searches: dict[str, str]) -> None:
         if not searches or self.encode_text is None:

@@ -23,6 +23,7 @@ class RankingQuery:
     user_vector: np.ndarray | None
     history: list[Interaction]
     seen: set[str]
+    history_length: int = 0  # every event applied for this user, not only the kept history
 
 
 @dataclass(slots=True)
@@ -75,6 +76,10 @@ class Scorer(Protocol):
 
     def score(self, queries: Sequence[RankingQuery], candidates: list[list[Candidate]]) -> None:
         """Score every candidate of every query in place."""
+        ...
+
+    def version(self) -> str:
+        """What produces the scores now: published as the ranking's ``model_version``."""
         ...
 
 

@@ -152,6 +152,7 @@ def register_indexing_agent(
     service: IndexingService,
     dead_letter: DeadLetterPublisher,
     batch_size: int,
+    encode_lock: asyncio.Lock,
 ) -> None:
     """Wire the agent that turns catalog items into item vectors."""
 
@@ -172,7 +173,8 @@ def register_indexing_agent(
                 except InvalidMessage as error:
                     await dead_letter.reject(event, str(error))
             # BERT releases the GIL: encode in a thread so the loop keeps serving.
-            vectors = await asyncio.to_thread(service.encode_changed, items)
+            async with encode_lock:
+                vectors = await asyncio.to_thread(service.encode_changed, items)
+                for vector in vectors:
+                    await vectors_topic.send(key=vector.item_id.encode(), value=vector.encode())
             log.info("encoded %d of %d items", len(vectors), len(items))
-            for vector in vectors:
-                await vectors_topic.send(key=vector.item_id.encode(), value=vector.encode())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -14,13 +15,17 @@ import msgpack
 
 from indexer.index import ItemIndex
 from indexer.replica import IndexReplica
-from indexer.service import IndexingService
+from indexer.service import IndexingService, ItemEncoder
+from ranker.click_scorer import ClickModelScorer, LiveItemStats
 from ranker.pipeline import build_pipeline
+from ranker.scorers import DotProductScorer
+from ranker.stages import Scorer
 from ranker.service import RankingService
 from ranker.trending import TrendingCounter
 from streams.agents import register_indexing_agent, register_ranking_agents
 from streams.dead_letter import DeadLetterPublisher
 from streams.index_feed import IndexFeed
+from streams.models import click_model_watcher, model_item_encoder, register_model_reload
 from streams.settings import Settings
 from streams.topics import TopicNames
 from streams.wire import SCHEMA_VERSION, now_ms
@@ -125,22 +130,34 @@ def build_worker(settings: Settings, role: Role = "all") -> Worker:
     dead_letter = DeadLetterPublisher(raw_topic(names.dead_letter))
     worker = Worker(app=app, role=role, dead_letter=dead_letter)
     encoder = LazyEncoder(settings)
+    watcher = click_model_watcher(settings)
+    encode_lock = asyncio.Lock()
+    vectors_topic = raw_topic(names.item_vectors)
 
     if role in ("all", "indexer"):
-        worker.indexing = IndexingService(encoder, encoder.encoder.version)
+        item_encoder = ItemEncoder(encoder, encoder.encoder.version)
+        if watcher is not None and watcher.current is not None:
+            item_encoder = model_item_encoder(watcher.current)
+        worker.indexing = IndexingService(item_encoder)
         register_indexing_agent(
             app,
             raw_topic(names.items),
-            raw_topic(names.item_vectors),
+            vectors_topic,
             worker.indexing,
             dead_letter,
             batch_size=settings.encoder_batch_size * 4,
+            encode_lock=encode_lock,
         )
 
     if role in ("all", "ranker"):
         replica = IndexReplica(ItemIndex(settings.embedding_dim, settings.index_factory))
         trending = TrendingCounter(settings.trending_half_life_s)
         feed = IndexFeed(settings.bootstrap_servers, names.item_vectors, replica)
+        item_stats = LiveItemStats()
+        scorer: Scorer = DotProductScorer(replica)
+        if watcher is not None:
+            model = watcher
+            scorer = ClickModelScorer(replica, item_stats, lambda: model.current, scorer)
         ranking = RankingService(
             replica=replica,
             trending=trending,
@@ -151,11 +168,13 @@ def build_worker(settings: Settings, role: Role = "all") -> Worker:
                 candidates_per_user=settings.candidates,
                 max_per_category=settings.max_per_category,
                 exploration_share=settings.exploration_share,
+                scorer=scorer,
             ),
             history_size=settings.history_size,
             seen_size=settings.seen_size,
             recency_half_life=settings.recency_half_life,
             encode_text=encoder,
+            item_stats=item_stats,
         )
         table = user_state_table(app, settings.partitions)
         worker.stats = register_ranking_agents(
@@ -171,6 +190,10 @@ def build_worker(settings: Settings, role: Role = "all") -> Worker:
         )
         worker.replica, worker.feed, worker.ranking = replica, feed, ranking
         _register_background(app, settings, feed, trending, raw_topic(names.trending))
+    if watcher is not None:
+        register_model_reload(
+            app, settings, watcher, worker.indexing, vectors_topic, encode_lock
+        )
     return worker
 
 

@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     encoder_dtype: str = Field(default="auto", description="auto|float32|bfloat16")
     encoder_batch_size: int = Field(default=64, ge=1)
     encoder_max_length: int = Field(default=128, ge=8)
+    click_model_dir: Path | None = Field(
+        default=None,
+        description="Folder of trained click-model artifacts; the newest is used and "
+        "a newer one is picked up without a restart. Unset: dot-product scoring.",
+    )
+    model_poll_s: float = Field(default=10.0, gt=0, description="How often to look for a model.")
     embedding_dim: int = Field(default=384, ge=1, description="Item vector size.")
     index_factory: str = Field(
         default="auto", description="FAISS factory string, or auto (chosen by catalog size)."

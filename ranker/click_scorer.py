@@ -1,0 +1,191 @@
+"""The learned click model as a live pipeline stage, with the item counts it needs.
+
+The features are the ones the model was trained on (``ranker.click_features``),
+computed here from what this worker has seen so far: the same formulas, fed
+with the live stream instead of the training log.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from indexer.replica import IndexReplica
+from ranker.artifacts import ClickScorer
+from ranker.click_data import release_year
+from ranker.click_features import TRENDING_HALF_LIFE_S, candidate_features
+from ranker.stages import Candidate, RankingQuery, Scorer
+from ranker.state import INTERACTION_WEIGHTS
+
+log = logging.getLogger(__name__)
+
+MS_PER_DAY = 86_400_000.0
+
+
+@dataclass
+class LiveItemStats:
+    """Per-item popularity, 30-day trending and first-seen time (seconds), from the stream."""
+
+    popularity: dict[str, float] = field(default_factory=dict)
+    _trending: dict[str, float] = field(default_factory=dict)
+    _last_ts: dict[str, float] = field(default_factory=dict)
+    first_ts: dict[str, float] = field(default_factory=dict)
+
+    def add(self, item_id: str, ts_ms: int) -> None:
+        """Count one interaction with ``item_id`` at event time ``ts_ms``."""
+        ts = ts_ms / 1000.0
+        self.first_ts.setdefault(item_id, ts)
+        elapsed = max(0.0, ts - self._last_ts.get(item_id, ts))
+        decayed = self._trending.get(item_id, 0.0) * 0.5 ** (elapsed / TRENDING_HALF_LIFE_S)
+        self._trending[item_id] = decayed + 1.0
+        self._last_ts[item_id] = max(ts, self._last_ts.get(item_id, ts))
+        self.popularity[item_id] = self.popularity.get(item_id, 0.0) + 1.0
+
+    def rows(self, item_ids: Sequence[str], ts: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Popularity, trending read at ``ts`` seconds, and first-seen time (NaN if never)."""
+        popularity = np.array([self.popularity.get(i, 0.0) for i in item_ids])
+        trending = np.array(
+            [
+                self._trending.get(i, 0.0)
+                * 0.5 ** (max(0.0, ts - self._last_ts.get(i, ts)) / TRENDING_HALF_LIFE_S)
+                for i in item_ids
+            ]
+        )
+        first = np.array([self.first_ts.get(i, math.nan) for i in item_ids])
+        return popularity, trending, np.where(first <= ts, first, np.nan)
+
+
+def genre_set(category: str | None) -> set[str]:
+    """Genres of a catalog category label (``"Action, Crime"``)."""
+    return {g for g in (category or "").split(", ") if g}
+
+
+class ClickModelScorer:
+    """Click probability from the trained model; falls back while none is usable.
+
+    The model reads item vectors from its own fine-tuned tower, so it is used
+    only once the replica holds vectors of that model version for the whole
+    catalog; until the indexer has re-encoded everything the fallback scores.
+    """
+
+    name = "click_model"
+
+    def __init__(
+        self,
+        replica: IndexReplica,
+        stats: LiveItemStats,
+        model: Callable[[], ClickScorer | None],
+        fallback: Scorer,
+    ) -> None:
+        self._replica = replica
+        self._stats = stats
+        self._model = model
+        self._fallback = fallback
+
+    def version(self) -> str:
+        """The click model's version while it scores, else the fallback's."""
+        scorer = self.usable()
+        return scorer.model_version if scorer is not None else self._fallback.version()
+
+    def usable(self) -> ClickScorer | None:
+        """The model, if the replica's vectors all come from its item tower."""
+        scorer = self._model()
+        if scorer is None or not len(self._replica):
+            return None
+        if self._replica.version_share(scorer.model_version) < 1.0:
+            return None
+        return scorer
+
+    def score(self, queries: Sequence[RankingQuery], candidates: list[list[Candidate]]) -> None:
+        """Score every candidate of every query in place (one model call per batch)."""
+        scorer = self.usable()
+        if scorer is None or not any(candidates):
+            self._fallback.score(queries, candidates)
+            return
+        history = self._histories(queries, scorer)
+        width = max(len(c) for c in candidates)
+        dim = scorer.dim
+        vectors = np.zeros((len(queries), width, dim), dtype=np.float32)
+        features = np.zeros((len(queries), width, len(scorer.feature_names)), dtype=np.float32)
+        for row, (query, user_candidates) in enumerate(zip(queries, candidates, strict=True)):
+            if not user_candidates:
+                continue
+            ids = [c.item_id for c in user_candidates]
+            vectors[row, : len(ids)] = self._replica.index.vectors(ids, fill_missing=True)
+            features[row, : len(ids)] = self._features(query, ids, float(history.event_ts[row]))
+        probabilities = scorer.score(
+            history.vectors, history.weights, history.age_days, history.mask, vectors, features
+        )
+        names = scorer.feature_names
+        for row, user_candidates in enumerate(candidates):
+            for column, candidate in enumerate(user_candidates):
+                candidate.score = float(probabilities[row, column])
+                candidate.features = {
+                    name: float(value) for name, value in zip(names, features[row, column], strict=True)
+                }
+
+    def _histories(self, queries: Sequence[RankingQuery], scorer: ClickScorer) -> _Histories:
+        max_history = int(scorer.model.config.max_history)
+        batch = len(queries)
+        dim = scorer.dim
+        result = _Histories(
+            vectors=np.zeros((batch, max_history, dim), dtype=np.float32),
+            weights=np.zeros((batch, max_history), dtype=np.float32),
+            age_days=np.zeros((batch, max_history), dtype=np.float32),
+            mask=np.zeros((batch, max_history), dtype=bool),
+            event_ts=np.zeros(batch, dtype=np.float64),
+        )
+        for row, query in enumerate(queries):
+            known = [i for i in query.history if i.item_id in self._replica][-max_history:]
+            now_ms = max((i.ts for i in query.history), default=0)
+            result.event_ts[row] = now_ms / 1000.0
+            if not known:
+                continue
+            width = len(known)
+            result.vectors[row, :width] = self._replica.index.vectors([i.item_id for i in known])
+            result.weights[row, :width] = [INTERACTION_WEIGHTS.get(i.type, 0.0) for i in known]
+            result.age_days[row, :width] = [(now_ms - i.ts) / MS_PER_DAY for i in known]
+            result.mask[row, :width] = True
+        return result
+
+    def _features(self, query: RankingQuery, item_ids: list[str], ts: float) -> np.ndarray:
+        popularity, trending, first_ts = self._stats.rows(item_ids, ts)
+        profile: dict[str, float] = {}
+        for interaction in query.history:
+            weight = max(0.0, INTERACTION_WEIGHTS.get(interaction.type, 0.0))
+            info = self._replica.info.get(interaction.item_id)
+            for genre in genre_set(info.category if info else None):
+                profile[genre] = profile.get(genre, 0.0) + weight
+        norm = math.sqrt(sum(v * v for v in profile.values())) or 1.0
+        affinity = np.zeros(len(item_ids))
+        years = np.full(len(item_ids), math.nan)
+        for column, item_id in enumerate(item_ids):
+            info = self._replica.info.get(item_id)
+            genres = genre_set(info.category if info else None)
+            if genres:
+                overlap = sum(profile.get(g, 0.0) for g in genres)
+                affinity[column] = overlap / norm / math.sqrt(len(genres))
+            if info:
+                years[column] = release_year(info.title)
+        return candidate_features(
+            popularity=popularity,
+            trending=trending,
+            first_ts=first_ts,
+            release_years=years,
+            genre_affinity=affinity,
+            event_ts=np.array([ts]),
+            history_length=np.array([float(query.history_length)]),
+        )
+
+
+@dataclass
+class _Histories:
+    vectors: np.ndarray
+    weights: np.ndarray
+    age_days: np.ndarray
+    mask: np.ndarray
+    event_ts: np.ndarray
