@@ -125,7 +125,8 @@ class ClickModelScorer:
             for column, candidate in enumerate(user_candidates):
                 candidate.score = float(probabilities[row, column])
                 candidate.features = {
-                    name: float(value) for name, value in zip(names, features[row, column], strict=True)
+                    name: float(value)
+                    for name, value in zip(names, features[row, column], strict=True)
                 }
 
     def _histories(self, queries: Sequence[RankingQuery], scorer: ClickScorer) -> _Histories:

@@ -23,7 +23,9 @@ def newest_artifact(root: Path) -> Path | None:
     """The newest complete artifact under ``root`` (or ``root`` itself), if any."""
     if (root / COMPLETE_MARKER).is_file():
         return root
-    candidates = [p for p in root.iterdir() if (p / COMPLETE_MARKER).is_file()] if root.is_dir() else []
+    candidates = (
+        [p for p in root.iterdir() if (p / COMPLETE_MARKER).is_file()] if root.is_dir() else []
+    )
     if not candidates:
         return None
     return max(candidates, key=lambda p: (p / COMPLETE_MARKER).stat().st_mtime)

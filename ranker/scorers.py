@@ -21,7 +21,7 @@ class DotProductScorer:
         self._replica = replica
 
     def version(self) -> str:
-        """``dot@`` and the encoder version(s) of the item vectors."""
+        """Name the scorer: dot@ plus the encoder versions of the item vectors."""
         return f"dot@{','.join(sorted(self._replica.encoder_versions)) or 'none'}"
 
     def score(self, queries: Sequence[RankingQuery], candidates: list[list[Candidate]]) -> None:

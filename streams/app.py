@@ -19,8 +19,8 @@ from indexer.service import IndexingService, ItemEncoder
 from ranker.click_scorer import ClickModelScorer, LiveItemStats
 from ranker.pipeline import build_pipeline
 from ranker.scorers import DotProductScorer
-from ranker.stages import Scorer
 from ranker.service import RankingService
+from ranker.stages import Scorer
 from ranker.trending import TrendingCounter
 from streams.agents import register_indexing_agent, register_ranking_agents
 from streams.dead_letter import DeadLetterPublisher
@@ -191,9 +191,7 @@ def build_worker(settings: Settings, role: Role = "all") -> Worker:
         worker.replica, worker.feed, worker.ranking = replica, feed, ranking
         _register_background(app, settings, feed, trending, raw_topic(names.trending))
     if watcher is not None:
-        register_model_reload(
-            app, settings, watcher, worker.indexing, vectors_topic, encode_lock
-        )
+        register_model_reload(app, settings, watcher, worker.indexing, vectors_topic, encode_lock)
     return worker
 
 
