@@ -1,0 +1,168 @@
+"""``homefeed train``, ``homefeed eval`` and ``homefeed recommend``: the click model offline.
+
+Heavy imports (torch, transformers) stay inside the command functions so
+``homefeed --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from streams.settings import REPO_ROOT
+
+if TYPE_CHECKING:
+    from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "movielens-ml-latest-small"
+PROTOCOL_CHOICES = ("temporal", "leave-last-out")
+RANKER_NAMES = ("model", "random", "popularity", "zero_shot_bert", "item_knn")
+
+
+def _data_facts(prepared: object) -> dict[str, object]:
+    catalog, log_ = prepared.catalog, prepared.log  # type: ignore[attr-defined]
+    return {"items": len(catalog), "events": len(log_), "users": len(log_.user_ids)}
+
+
+def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    """Train the click model and save the artifact."""
+    from dataclasses import asdict
+
+    from ranker.artifacts import save_artifact
+    from ranker.click_model import ClickModelConfig
+    from ranker.train import TrainConfig, prepare, train_click_model
+
+    prepared = prepare(args.data, args.protocol)
+    config = TrainConfig(protocol=args.protocol, epochs=args.epochs,
+                         examples_per_epoch=args.examples_per_epoch, batch_size=args.batch_size,
+                         negatives=args.negatives, seed=args.seed,
+                         device=args.device or settings.device, threads=args.threads)
+    model_config = ClickModelConfig(trainable_layers=args.trainable_layers)
+    model, report, _ = train_click_model(prepared, model_config, config,
+                                         cache_dir=settings.data_dir / "cache",
+                                         progress=sys.stderr.isatty() or args.progress)
+    from transformers import AutoTokenizer
+
+    from indexer.encoder import default_model_dir
+
+    tokenizer = AutoTokenizer.from_pretrained(default_model_dir(), local_files_only=True)
+    version = save_artifact(model, tokenizer, args.out, {
+        "train": asdict(config), "report": report.to_dict(),
+        "split": prepared.split.describe(), "data": {"folder": str(args.data),
+                                                      **_data_facts(prepared)},
+    })
+    print(f"model {version} saved to {args.out}: best epoch {report.best_epoch}/"
+          f"{report.epochs_run}, val nDCG@10 {report.best_val_ndcg10:.4f}, "
+          f"{report.train_examples} training examples, {report.seconds:.0f}s")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    """Evaluate the model and the baselines; print a table, write JSON and a PNG."""
+    from ranker.evaluate import build_eval_set, evaluate_ranker, report_table, save_plot
+    from ranker.recommend import build_rankers
+    from ranker.train import prepare
+
+    prepared = prepare(args.data, args.protocol)
+    eval_set = build_eval_set(prepared, list_negatives=args.list_negatives, seed=args.seed)
+    if len(eval_set) == 0:
+        raise SystemExit("no test events with history in this split: nothing to evaluate")
+    names = [n for n in args.rankers.split(",") if n and (n != "model" or args.model)]
+    rankers = build_rankers(names, prepared, eval_set, model_dir=args.model,
+                            device=args.device or settings.device,
+                            cache_dir=settings.data_dir / "cache", seed=args.seed)
+    results: dict[str, dict[str, float]] = {}
+    seconds: dict[str, float] = {}
+    for name, ranker in rankers.items():
+        started = time.perf_counter()
+        results[name] = evaluate_ranker(ranker, eval_set, k=10,
+                                        progress=sys.stderr.isatty()).metrics
+        seconds[name] = round(time.perf_counter() - started, 2)
+    report = {
+        "models": results,
+        "split": {**prepared.split.describe(), "test_moments": len(eval_set),
+                  "list_negatives": int(eval_set.negatives.shape[1]),
+                  "counts_frozen_at_ts": eval_set.reference_ts},
+        "data": {"folder": str(args.data), **_data_facts(prepared)},
+        "model_dir": str(args.model) if args.model else None,
+        "seconds": seconds,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2))
+    plot = args.out.with_suffix(".png")
+    save_plot(results, plot, f"{args.data.name}, {args.protocol} split, "
+                             f"{len(eval_set)} test moments")
+    print(report_table(results))
+    print(f"wrote {args.out} and {plot}")
+    return 0
+
+
+def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
+    """Write each test user's top-K recommendations as JSON lines."""
+    from ranker.evaluate import build_eval_set, evaluate_ranker
+    from ranker.recommend import BASELINES, build_rankers, write_recommendations
+    from ranker.train import prepare
+
+    prepared = prepare(args.data, args.protocol)
+    eval_set = build_eval_set(prepared, list_negatives=args.list_negatives, seed=args.seed)
+    is_baseline = args.model in BASELINES
+    name = args.model if is_baseline else "model"
+    rankers = build_rankers([name], prepared, eval_set,
+                            model_dir=None if is_baseline else Path(args.model),
+                            device=args.device or settings.device,
+                            cache_dir=settings.data_dir / "cache", seed=args.seed)
+    result = evaluate_ranker(rankers[name], eval_set, k=args.k, progress=sys.stderr.isatty())
+    lines = write_recommendations(args.out, prepared, eval_set, result, args.k)
+    print(f"wrote {lines} users' top-{args.k} to {args.out} "
+          f"(hit@10 {result.metrics['hit@10']:.4f}, ndcg@10 {result.metrics['full_ndcg@10']:.4f})")
+    return 0
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    """Register ``train``, ``eval`` and ``recommend``."""
+    def common(parser: argparse.ArgumentParser, protocol: str) -> None:
+        parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
+                            help="MovieLens CSV folder (movies.csv, ratings.csv, tags.csv)")
+        parser.add_argument("--protocol", choices=PROTOCOL_CHOICES, default=protocol,
+                            help=f"split (default {protocol})")
+        parser.add_argument("--device", default=None,
+                            help="auto|cpu|cuda (default HOMEFEED_DEVICE)")
+        parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+
+    train = sub.add_parser("train", help="fine-tune the click model on a MovieLens folder")
+    common(train, "temporal")
+    train.add_argument("--out", type=Path, required=True, help="artifact folder to write")
+    train.add_argument("--epochs", type=int, default=5, help="most epochs (early stopping)")
+    train.add_argument("--examples-per-epoch", type=int, default=4096)
+    train.add_argument("--batch-size", type=int, default=64)
+    train.add_argument("--negatives", type=int, default=4, help="non-clicked per clicked")
+    train.add_argument("--trainable-layers", type=int, default=1, help="top BERT layers tuned")
+    train.add_argument("--threads", type=int, default=2, help="CPU threads for torch")
+    train.add_argument("--progress", action="store_true", help="progress bars even when piped")
+    train.set_defaults(func=cmd_train)
+
+    evaluate = sub.add_parser("eval", help="model vs baselines: table, JSON and PNG")
+    common(evaluate, "temporal")
+    evaluate.add_argument("--model", type=Path, default=None, help="click model folder")
+    evaluate.add_argument("--out", type=Path, required=True, help="JSON report (PNG beside)")
+    evaluate.add_argument("--rankers", default=",".join(RANKER_NAMES),
+                          help="comma-separated subset of " + ",".join(RANKER_NAMES))
+    evaluate.add_argument("--list-negatives", type=int, default=100,
+                          help="uniform negatives per impression list")
+    evaluate.set_defaults(func=cmd_eval)
+
+    recommend = sub.add_parser("recommend", help="export top-K lists at each test point")
+    common(recommend, "leave-last-out")
+    recommend.add_argument("--model", required=True,
+                           help="click model folder, or popularity|random|zero_shot_bert|item_knn")
+    recommend.add_argument("--k", type=int, default=100, help="items per user")
+    recommend.add_argument("--out", type=Path, required=True, help="JSON lines file")
+    recommend.add_argument("--list-negatives", type=int, default=100, help=argparse.SUPPRESS)
+    recommend.set_defaults(func=cmd_recommend)
