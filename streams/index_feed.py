@@ -13,6 +13,7 @@ import time
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from indexer.replica import IndexReplica
+from streams.follow import whole_topic_consumer
 from streams.wire import InvalidMessage, ItemVector
 
 log = logging.getLogger(__name__)
@@ -32,14 +33,8 @@ class IndexFeed:
 
     async def run(self) -> None:
         """Follow the topic until cancelled."""
-        # Subscribing without a group assigns every partition to this consumer.
-        consumer = AIOKafkaConsumer(
-            self._topic,
-            bootstrap_servers=self._bootstrap,
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_partition_fetch_bytes=8 * 1024 * 1024,
+        consumer = whole_topic_consumer(
+            self._bootstrap, self._topic, max_partition_fetch_bytes=8 * 1024 * 1024
         )
         await consumer.start()
         try:

@@ -18,17 +18,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer
-
 from indexer.datasets import Dataset, load_dataset
 from ranker.trending import TrendingCounter
 from streams.admin import create_topics
 from streams.broker import LocalBroker
+from streams.follow import decoded_rankings, whole_topic_consumer
 from streams.processes import child_env, fresh_namespace, spawn, stop, wait_for_vectors
 from streams.replay import make_producer, publish_events, publish_items
 from streams.settings import Settings
 from streams.topics import TopicNames
-from streams.wire import Event, InvalidMessage, Ranking
+from streams.wire import Event, Ranking
 
 log = logging.getLogger(__name__)
 
@@ -116,9 +115,7 @@ async def _collect_rankings(
     bootstrap_servers: str, topic: str, expected_events: set[str], timeout_s: float
 ) -> list[Ranking]:
     """Read rankings until every user's last event has been ranked (or the timeout)."""
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap_servers, group_id=None, auto_offset_reset="earliest"
-    )
+    consumer = whole_topic_consumer(bootstrap_servers, topic)
     await consumer.start()
     rankings: list[Ranking] = []
     pending = set(expected_events)
@@ -127,13 +124,7 @@ async def _collect_rankings(
         while pending and time.monotonic() < deadline:
             batches = await consumer.getmany(timeout_ms=500)
             for records in batches.values():
-                for record in records:
-                    if record.value is None:
-                        continue
-                    try:
-                        ranking = Ranking.decode(record.value)
-                    except InvalidMessage:
-                        continue
+                for ranking in decoded_rankings(record.value for record in records):
                     rankings.append(ranking)
                     pending.discard(ranking.source_event_id or "")
     finally:

@@ -10,9 +10,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TextIO
 
-from aiokafka import AIOKafkaConsumer
-
-from streams.wire import InvalidMessage, Ranking
+from streams.follow import decoded_rankings, whole_topic_consumer
+from streams.wire import Ranking
 
 log = logging.getLogger(__name__)
 
@@ -63,13 +62,7 @@ async def watch(
     banner: str = "",
 ) -> dict[str, Ranking]:
     """Follow the rankings topic and redraw the board until cancelled or ``duration_s``."""
-    # No group: every partition is ours, read from the start.
-    consumer = AIOKafkaConsumer(
-        rankings_topic,
-        bootstrap_servers=bootstrap_servers,
-        group_id=None,
-        auto_offset_reset="earliest",
-    )
+    consumer = whole_topic_consumer(bootstrap_servers, rankings_topic)
     await consumer.start()
     latest: dict[str, Ranking] = {}
     updates: dict[str, int] = {}
@@ -79,13 +72,7 @@ async def watch(
         while duration_s is None or time.monotonic() - started < duration_s:
             batches = await consumer.getmany(timeout_ms=200)
             for records in batches.values():
-                for record in records:
-                    if record.value is None:
-                        continue
-                    try:
-                        ranking = Ranking.decode(record.value)
-                    except InvalidMessage:
-                        continue
+                for ranking in decoded_rankings(record.value for record in records):
                     if len(chosen) < show and ranking.user_id not in chosen and not users:
                         chosen.append(ranking.user_id)
                     latest[ranking.user_id] = ranking

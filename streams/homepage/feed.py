@@ -17,6 +17,7 @@ from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from streams.follow import whole_topic_consumer
 from streams.homepage.catalog import Catalog
 from streams.homepage.metrics import HomepageMetrics
 from streams.homepage.store import RankingStore, TrendingBoard, TrendingList
@@ -126,14 +127,11 @@ class HomepageFeed:
 
     async def run(self) -> None:
         """Consume until cancelled."""
-        consumer = AIOKafkaConsumer(
+        consumer = whole_topic_consumer(
+            self._bootstrap,
             self._topics.rankings,
             self._topics.trending,
             self._topics.item_vectors,
-            bootstrap_servers=self._bootstrap,
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
             max_partition_fetch_bytes=8 * 1024 * 1024,
         )
         await consumer.start()
