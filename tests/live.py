@@ -16,7 +16,7 @@ from pathlib import Path
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from ranker.state import UserState
-from streams.admin import create_topics
+from streams.admin import create_topics, topic_size
 from streams.settings import REPO_ROOT, Settings
 from streams.topics import TopicNames
 
@@ -136,6 +136,15 @@ class TopicReader:
     def close(self) -> None:
         """Release the consumer."""
         self._consumer.close()
+
+
+def wait_for_catalog(live: LiveEnv, items: int, timeout_s: float = 120) -> None:
+    """Wait until the indexer has published ``items`` item vectors."""
+    wait_for(
+        lambda: topic_size(live.settings.bootstrap_servers, live.topics.item_vectors) >= items,
+        timeout_s,
+        f"{items} item vectors",
+    )
 
 
 def read_to_end(
