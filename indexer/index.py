@@ -48,6 +48,9 @@ _POINTS_PER_CENTROID = 39
 _PQ_CENTROIDS = 256
 
 Hit = tuple[str, float]
+# Smallest query batch searched with all OpenMP threads (FAISS's own BLAS cut-off is 20).
+_THREADED_FROM = 20
+_MAX_THREADS = faiss.omp_get_max_threads()
 
 
 class ItemIndex:
@@ -184,12 +187,11 @@ class ItemIndex:
         With ``fill_missing`` the result has one row per id instead, zeros for
         unknown ones, so it stays aligned with per-item weights.
         """
-        rows = np.fromiter(
-            (self._rows.get(item_id, -1) for item_id in item_ids),
-            dtype=np.int64,
-            count=len(item_ids),
-        )
+        get = self._rows.get
+        rows = np.array([get(item_id, -1) for item_id in item_ids], dtype=np.int64)
         known = rows >= 0
+        if known.all():  # the common case: one gather, no mask copies
+            return self._store[rows]
         if not fill_missing:
             return self._store[rows[known]]
         result = np.zeros((len(rows), self._dim), dtype=np.float32)
@@ -210,6 +212,14 @@ class ItemIndex:
     def active_factory(self) -> str:
         """The factory string of the FAISS index serving searches now."""
         return self._built_factory
+
+    def tune(self, *, nprobe: int | None = None, ef_search: int | None = None) -> None:
+        """Change search breadth without rebuilding (IVF lists probed, HNSW breadth)."""
+        if nprobe is not None:
+            self._nprobe = self._options["nprobe"] = nprobe
+        if ef_search is not None:
+            self._ef_search = self._options["ef_search"] = ef_search
+        self._configure(self._index)
 
     # --- search ---------------------------------------------------------------
 
@@ -247,6 +257,9 @@ class ItemIndex:
         return results
 
     def _search_rows(self, queries: np.ndarray, fetch: int) -> tuple[np.ndarray, np.ndarray]:
+        # A few queries gain nothing from OpenMP threads and, on a busy 2-core
+        # box, lose 3x to their spin-waiting (measured: docs/benchmarks.md).
+        faiss.omp_set_num_threads(1 if len(queries) < _THREADED_FROM else _MAX_THREADS)
         if self._is_hnsw:
             # faiss's bundled type stubs lack SearchParametersHNSW; it exists at runtime.
             params = faiss.SearchParametersHNSW(  # type: ignore[attr-defined]
@@ -258,16 +271,18 @@ class ItemIndex:
     def _hits(
         self, scores: np.ndarray, rows: np.ndarray, seen: set[str] | None, k: int
     ) -> list[Hit]:
+        # Vectorised: a per-row Python loop over k + |seen| rows was the top cost
+        # of ranking a batch (see docs/benchmarks.md). Exclusion works on rows.
         valid = rows >= 0
         valid[valid] = self._live[rows[valid]]
-        hits: list[Hit] = []
-        for row, score in zip(rows[valid].tolist(), scores[valid].tolist(), strict=True):
-            item_id = self._row_ids[row]
-            if item_id is not None and (seen is None or item_id not in seen):
-                hits.append((item_id, score))
-                if len(hits) == k:
-                    break
-        return hits
+        if seen:
+            seen_rows = [row for row in map(self._rows.get, seen) if row is not None]
+            if seen_rows:
+                valid &= ~np.isin(rows, np.asarray(seen_rows, dtype=np.int64))
+        kept_rows = rows[valid][:k].tolist()
+        kept_scores = scores[valid][:k].tolist()
+        row_ids = self._row_ids
+        return [(row_ids[row], score) for row, score in zip(kept_rows, kept_scores, strict=True)]  # type: ignore[misc]
 
     # --- persistence ----------------------------------------------------------
 

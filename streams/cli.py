@@ -20,7 +20,7 @@ log = logging.getLogger("homefeed")
 
 # Modules that contribute subcommands: each defines ``add_parsers(subparsers)``
 # and keeps its heavy imports inside the command functions, so --help stays fast.
-COMMAND_MODULES: tuple[str, ...] = ("streams.homepage.cli",)
+COMMAND_MODULES: tuple[str, ...] = ("streams.homepage.cli", "ranker.cli", "bench.cli")
 
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "movielens-ml-latest-small"
 

@@ -1,0 +1,120 @@
+"""``homefeed bench e2e|encoder|index|memory|scale``: benchmarks that print figures and ratios.
+
+They never pass or fail on time; ``--json OUT`` also writes the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from streams.settings import Settings
+
+
+def _sizes(text: str) -> list[int]:
+    return [int(float(part)) for part in text.split(",") if part]
+
+
+def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    """Run one benchmark and print (and optionally save) its result."""
+    from bench.report import emit
+
+    if args.bench == "e2e":
+        from bench.e2e import run_e2e_bench
+
+        result = run_e2e_bench(
+            catalogs=_sizes(args.catalogs),
+            backlog=args.backlog,
+            users=args.users,
+            freshness_s=args.freshness_s,
+            freshness_rate=args.freshness_rate,
+        )
+    elif args.bench == "encoder":
+        from bench.encoder import run_encoder_bench
+
+        result = run_encoder_bench(
+            limit=args.limit,
+            device=settings.device,
+            dtype=settings.encoder_dtype,
+            batch_size=settings.encoder_batch_size,
+            max_length=settings.encoder_max_length,
+        )
+    elif args.bench == "index":
+        from bench.index import run_index_bench
+
+        result = run_index_bench(_sizes(args.sizes), queries=args.queries, hnsw_max=args.hnsw_max)
+    elif args.bench == "memory":
+        from bench.memory import run_memory_bench
+
+        result = run_memory_bench(
+            users=args.users, items=args.items, with_worker=not args.no_worker
+        )
+    else:
+        from bench.scale import run_scale_bench
+
+        result = run_scale_bench(
+            worker_counts=_sizes(args.workers),
+            items=args.items,
+            backlog=args.backlog,
+            users=args.users,
+        )
+    emit(result, args.json)
+    return 0
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Register ``homefeed bench``."""
+    bench = sub.add_parser("bench", help="benchmarks: figures and ratios vs a same-run baseline")
+    bench.add_argument("bench", choices=["e2e", "encoder", "index", "memory", "scale"])
+    bench.add_argument(
+        "--json", type=Path, default=None, help="also write the figures to this JSON file"
+    )
+    bench.add_argument(
+        "--catalogs", default="10000,100000", help="e2e: catalog sizes (comma-separated)"
+    )
+    bench.add_argument(
+        "--backlog", type=int, default=30_000, help="e2e/scale: events in the drained backlog"
+    )
+    bench.add_argument(
+        "--users",
+        type=int,
+        default=None,
+        help="e2e/scale: users in the backlog (default 10000); "
+        "memory: users in the worker (default 100000)",
+    )
+    bench.add_argument(
+        "--freshness-s", type=float, default=20.0, help="e2e: seconds of live traffic at half rate"
+    )
+    bench.add_argument(
+        "--freshness-rate",
+        type=float,
+        default=None,
+        help="e2e: live events/s for freshness (default: half the measured sustained rate)",
+    )
+    bench.add_argument(
+        "--limit", type=int, default=None, help="encoder: encode at most N of the real texts"
+    )
+    bench.add_argument(
+        "--sizes", default="100000,1000000", help="index: catalog sizes (comma-separated)"
+    )
+    bench.add_argument("--queries", type=int, default=500, help="index: held-out queries")
+    bench.add_argument(
+        "--hnsw-max", type=int, default=200_000, help="index: largest catalog to build HNSW32 for"
+    )
+    bench.add_argument(
+        "--items",
+        type=int,
+        default=None,
+        help="memory (default 100000) / scale (default 10000): catalog size",
+    )
+    bench.add_argument("--no-worker", action="store_true", help="memory: skip the live worker RSS")
+    bench.add_argument("--workers", default="1,2,3", help="scale: worker counts (comma-separated)")
+    bench.set_defaults(func=_with_defaults)
+
+
+def _with_defaults(args: argparse.Namespace, settings: Settings) -> int:
+    if args.users is None:
+        args.users = 100_000 if args.bench == "memory" else 10_000
+    if args.items is None:
+        args.items = 100_000 if args.bench == "memory" else 10_000
+    return cmd_bench(args, settings)

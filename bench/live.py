@@ -1,0 +1,280 @@
+"""Live-broker harness for the streaming benchmarks: broker, fresh topics, workers, traffic.
+
+Each run gets a fresh topic prefix and consumer group (as the live tests do),
+so runs never read each other's messages. Worker processes are real
+``homefeed worker --role ranker`` subprocesses.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from streams.settings import REPO_ROOT, Settings
+from streams.topics import TopicNames
+from streams.wire import Event, ItemVector
+
+log = logging.getLogger(__name__)
+
+BENCH_ENCODER_VERSION = "bench-derived"
+READY_TIMEOUT_S = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class OutputRecord:
+    """One record read back from an output topic."""
+
+    key: bytes | None
+    value: bytes | None
+    timestamp_ms: int
+    partition: int
+
+
+@contextmanager
+def bench_broker(settings: Settings) -> Iterator[str]:
+    """Bootstrap of ``HOMEFEED_KAFKA_BOOTSTRAP`` if set, else a fresh local broker on free ports."""
+    if settings.kafka_bootstrap:
+        yield settings.kafka_bootstrap
+        return
+    from streams.broker import LocalBroker, free_ports
+
+    port, controller_port = free_ports(2)
+    with tempfile.TemporaryDirectory(prefix="homefeed-bench-kafka-") as folder:
+        broker = LocalBroker(data_dir=Path(folder), port=port, controller_port=controller_port)
+        broker.start(wait_s=180)
+        try:
+            yield broker.bootstrap
+        finally:
+            broker.stop()
+
+
+def fresh_settings(bootstrap: str, data_dir: Path, partitions: int) -> Settings:
+    """Settings with a new topic prefix and app id; creates the topics."""
+    from streams.admin import create_topics
+
+    run = uuid.uuid4().hex[:10]
+    settings = Settings(
+        kafka_bootstrap=bootstrap,
+        topic_prefix=f"bench-{run}.",
+        app_id=f"homefeed-bench-{run}",
+        data_dir=data_dir / run,
+        partitions=partitions,
+        standby_replicas=0,
+    )
+    create_topics(settings)
+    return settings
+
+
+def worker_env(settings: Settings, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment for a worker subprocess using ``settings``' namespace."""
+    env = dict(os.environ)
+    env.update(
+        HOMEFEED_KAFKA_BOOTSTRAP=settings.bootstrap_servers,
+        HOMEFEED_TOPIC_PREFIX=settings.topic_prefix,
+        HOMEFEED_APP_ID=settings.app_id,
+        HOMEFEED_DATA_DIR=str(settings.data_dir),
+        HOMEFEED_PARTITIONS=str(settings.partitions),
+        HOMEFEED_STANDBY_REPLICAS="0",
+    )
+    env.update(extra or {})
+    return env
+
+
+@contextmanager
+def running_workers(
+    settings: Settings, count: int, log_dir: Path
+) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """``count`` real ranking workers in one consumer group; stopped (SIGTERM) on exit."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    processes: list[subprocess.Popen[bytes]] = []
+    handles = []
+    try:
+        for number in range(count):
+            handle = (log_dir / f"worker-{number}.log").open("ab")
+            handles.append(handle)
+            env = worker_env(settings, {"HOMEFEED_DATA_DIR": str(settings.data_dir / f"w{number}")})
+            processes.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "streams.cli",
+                        "worker",
+                        "--role",
+                        "ranker",
+                        "--loglevel",
+                        "warning",
+                    ],
+                    cwd=REPO_ROOT,
+                    env=env,
+                    stdout=handle,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
+        yield processes
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+        for handle in handles:
+            handle.close()
+
+
+async def publish_catalog(settings: Settings, items: int, *, seed: int = 0) -> None:
+    """Produce a derived catalog straight to item-vectors (skips BERT: see bench/catalog.py)."""
+    from aiokafka import AIOKafkaProducer
+
+    from bench.catalog import derived_catalog
+
+    vectors, titles, categories = derived_catalog(items, seed=seed)
+    topic = TopicNames.from_settings(settings).item_vectors
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers,
+        linger_ms=20,
+        max_batch_size=1024 * 1024,
+        acks=1,
+    )
+    await producer.start()
+    try:
+        for row, vector in enumerate(vectors):
+            item_id = f"item-{row}"
+            message = ItemVector(
+                item_id, vector, BENCH_ENCODER_VERSION, title=titles[row], category=categories[row]
+            )
+            await producer.send(topic, key=item_id.encode(), value=message.encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+def synthetic_events(
+    count: int, users: int, items: int, *, seed: int, prefix: str, clicks_per_taste: int = 400
+) -> list[Event]:
+    """Clicks and views of ``users`` users, each around a few tastes (contiguous item ranges).
+
+    Items derived from the same real parent are not contiguous, so a taste is a
+    random block of ids: what matters for cost is realistic history and seen
+    sizes, which these give.
+    """
+    rng = np.random.default_rng(seed)
+    user_ids = rng.integers(0, users, count)
+    tastes = rng.integers(0, max(1, items - clicks_per_taste), users)
+    offsets = rng.integers(0, clicks_per_taste, count)
+    kinds = rng.random(count)
+    now = int(time.time() * 1000)
+    return [
+        Event(
+            event_id=f"{prefix}-{seq}",
+            user_id=f"user-{user}",
+            type="click" if kind < 0.7 else "view",
+            ts=now + seq,
+            item_id=f"item-{int(tastes[user]) + int(offset)}",
+        )
+        for seq, (user, offset, kind) in enumerate(
+            zip(user_ids.tolist(), offsets.tolist(), kinds.tolist(), strict=True)
+        )
+    ]
+
+
+async def produce_events(bootstrap: str, topic: str, events: Sequence[Event]) -> float:
+    """Send events as fast as the producer allows; returns seconds taken."""
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, linger_ms=10, max_batch_size=512 * 1024, acks=1
+    )
+    await producer.start()
+    started = time.monotonic()
+    try:
+        for event in events:
+            await producer.send(topic, key=event.user_id.encode(), value=event.encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return time.monotonic() - started
+
+
+async def read_topic(
+    bootstrap: str,
+    topic: str,
+    partitions: int,
+    expected: int,
+    timeout_s: float,
+    idle_s: float = 15.0,
+) -> list[OutputRecord]:
+    """Read a topic from the beginning until ``expected`` records, the timeout, or ``idle_s``
+    of silence after the first record (so a slow start-up is waited for)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+    )
+    await consumer.start()
+    records: list[OutputRecord] = []
+    try:
+        assignment = [TopicPartition(topic, p) for p in range(partitions)]
+        consumer.assign(assignment)
+        await consumer.seek_to_beginning(*assignment)
+        deadline = time.monotonic() + timeout_s
+        last_news: float | None = None  # the idle clock starts with the first record
+        while len(records) < expected and time.monotonic() < deadline:
+            if last_news is not None and time.monotonic() - last_news > idle_s:
+                break
+            batches = await consumer.getmany(timeout_ms=500, max_records=20_000)
+            for batch in batches.values():
+                if batch:
+                    last_news = time.monotonic()
+                records.extend(
+                    OutputRecord(r.key, r.value, r.timestamp, r.partition) for r in batch
+                )
+    finally:
+        await consumer.stop()
+    return records
+
+
+def event_sequence(event_id: str | None, prefix: str) -> int | None:
+    """The sequence number in a benchmark event id (``prefix-123``), or None."""
+    if not event_id or not event_id.startswith(prefix + "-"):
+        return None
+    tail = event_id[len(prefix) + 1 :]
+    return int(tail) if tail.isdigit() else None
+
+
+def drain_rate(points: Sequence[tuple[int, int]], low: float = 0.1, high: float = 0.9) -> float:
+    """Events/s from ``(timestamp_ms, highest event seq handled so far)`` points.
+
+    Uses the 10%–90% stretch of the backlog, so start-up (index build, group
+    join) and the ragged tail do not count.
+    """
+    if len(points) < 2:
+        return 0.0
+    ordered = sorted(points)
+    progress = np.maximum.accumulate(np.array([seq for _, seq in ordered], dtype=np.float64))
+    times = np.array([ts for ts, _ in ordered], dtype=np.float64)
+    total = progress[-1]
+    first = int(np.searchsorted(progress, low * total))
+    last = int(np.searchsorted(progress, high * total))
+    last = min(last, len(times) - 1)
+    seconds = (times[last] - times[first]) / 1000.0
+    return float((progress[last] - progress[first]) / seconds) if seconds > 0 else 0.0
