@@ -42,7 +42,8 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     prepared = prepare(args.data, args.protocol)
     config = TrainConfig(protocol=args.protocol, epochs=args.epochs,
                          examples_per_epoch=args.examples_per_epoch, batch_size=args.batch_size,
-                         negatives=args.negatives, seed=args.seed,
+                         negatives=args.negatives, popular_share=args.popular_share,
+                         seed=args.seed, warmup_passes=args.warmup_passes,
                          device=args.device or settings.device, threads=args.threads)
     model_config = ClickModelConfig(trainable_layers=args.trainable_layers)
     model, report, _ = train_click_model(prepared, model_config, config,
@@ -139,10 +140,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     train = sub.add_parser("train", help="fine-tune the click model on a MovieLens folder")
     common(train, "temporal")
     train.add_argument("--out", type=Path, required=True, help="artifact folder to write")
-    train.add_argument("--epochs", type=int, default=5, help="most epochs (early stopping)")
-    train.add_argument("--examples-per-epoch", type=int, default=4096)
+    train.add_argument("--warmup-passes", type=int, default=3,
+                       help="passes over all examples training only user tower + head")
+    train.add_argument("--epochs", type=int, default=3,
+                       help="most item-tower fine-tuning epochs (early stopping)")
+    train.add_argument("--examples-per-epoch", type=int, default=3072)
     train.add_argument("--batch-size", type=int, default=64)
     train.add_argument("--negatives", type=int, default=4, help="non-clicked per clicked")
+    train.add_argument("--popular-share", type=float, default=0.0,
+                       help="share of negatives drawn by popularity instead of uniformly")
     train.add_argument("--trainable-layers", type=int, default=1, help="top BERT layers tuned")
     train.add_argument("--threads", type=int, default=2, help="CPU threads for torch")
     train.add_argument("--progress", action="store_true", help="progress bars even when piped")

@@ -139,12 +139,12 @@ def load_movielens(folder: Path) -> tuple[Catalog, InteractionLog]:
     skipped = 0
     type_code = {name: code for code, name in enumerate(EVENT_TYPES)}
     for event in iter_movielens_events(folder):
-        row = item_index.get(event.item_id or "")
-        if row is None:
+        item_row = item_index.get(event.item_id or "")
+        if item_row is None:
             skipped += 1
             continue
         users.append(user_index.setdefault(event.user_id, len(user_index)))
-        item_rows.append(row)
+        item_rows.append(item_row)
         types.append(type_code[event.type])
         stamps.append(event.ts // 1000)
     if skipped:

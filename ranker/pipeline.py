@@ -34,7 +34,7 @@ from ranker.trending import TrendingCounter
 
 log = logging.getLogger(__name__)
 
-TRENDING_POOL = 50
+TRENDING_POOL = 20
 
 
 @dataclass(slots=True)

@@ -35,7 +35,8 @@ BASELINES = ("random", "popularity", "zero_shot_bert", "item_knn")
 
 def check_protocol(config: dict[str, object], protocol: str) -> None:
     """Refuse a model trained under another split: its training saw the other test set."""
-    trained = (config.get("train") or {}).get("protocol")  # type: ignore[union-attr]
+    train = config.get("train")
+    trained = train.get("protocol") if isinstance(train, dict) else None
     if trained != protocol:
         raise ValueError(f"this model was trained for --protocol {trained}; evaluating it "
                          f"under {protocol} would test on its training data. Train one with "

@@ -7,9 +7,12 @@ one moment compete, as they do on a homepage, so per-user offsets cancel); the
 binary term keeps ``sigmoid(logit)`` a probability — that a candidate drawn as
 in training is the clicked one — which the live scorer exposes.
 
-History vectors come from an item table refreshed with the current item tower
-once per epoch (no gradient through histories); candidate vectors are
-re-encoded every step through the trainable top layer(s), with gradient.
+Schedule: first ``warmup_passes`` cheap passes over all examples that train
+only the user tower and head on fixed (pretrained) item vectors; then epochs
+that also fine-tune the top BERT layer(s): candidate vectors are re-encoded
+every step with gradient, history vectors come from an item table refreshed
+once per epoch (no gradient through histories). Early stopping on validation
+nDCG@10 keeps the best checkpoint, the warm-up one included.
 """
 
 from __future__ import annotations
@@ -41,15 +44,20 @@ class TrainConfig:
     """Optimisation settings (saved beside the weights)."""
 
     protocol: str = "temporal"
-    epochs: int = 5
-    examples_per_epoch: int = 4096
+    epochs: int = 3
+    examples_per_epoch: int = 3072
     batch_size: int = 64
     negatives: int = 4
-    popular_share: float = 0.5
-    bert_lr: float = 5e-5
+    popular_share: float = 0.0
+    bert_lr: float = 1e-4
     lr: float = 2e-3
     weight_decay: float = 0.01
     patience: int = 2
+    # Passes over all examples training only user tower and head (item vectors
+    # fixed) before fine-tuning BERT: cheap steps, so the head is not random
+    # while the expensive item-tower steps run.
+    warmup_passes: int = 3
+    warmup_batch_size: int = 256
     val_lists: int = 2000
     val_negatives: int = 100
     seed: int = 0
@@ -66,6 +74,7 @@ class TrainReport:
     best_val_ndcg10: float = 0.0
     initial_val_ndcg10: float = 0.0  # before any step: the pretrained towers, untrained head
     val_ndcg10: list[float] = field(default_factory=list)
+    warmup_val_ndcg10: list[float] = field(default_factory=list)
     train_loss: list[float] = field(default_factory=list)
     train_examples: int = 0
     seconds: float = 0.0
@@ -138,14 +147,17 @@ def mean_list_ndcg(logits: np.ndarray, k: int = 10) -> float:
 
 
 def _step_loss(model: ClickModel, batch: Examples, lower: LowerStates, table: torch.Tensor,
-               device: torch.device) -> torch.Tensor:
+               device: torch.device, *, tune_items: bool = True) -> torch.Tensor:
     candidates = torch.from_numpy(batch.candidates)
-    unique, inverse = torch.unique(candidates, return_inverse=True)
-    states, mask = lower.batch(unique, device)
-    vectors = model.item_tower.upper(states, mask)
+    if tune_items:
+        unique, inverse = torch.unique(candidates, return_inverse=True)
+        states, mask = lower.batch(unique, device)
+        candidate_vectors = model.item_tower.upper(states, mask)[inverse.to(device)]
+    else:  # head warm-up: item vectors fixed, only user tower and head learn
+        candidate_vectors = table[candidates.to(device)]
     tensors = example_tensors(batch, table, device)
     logits = model.logits(tensors["history"], tensors["weights"], tensors["age_days"],
-                          tensors["mask"], vectors[inverse.to(device)], tensors["features"])
+                          tensors["mask"], candidate_vectors, tensors["features"])
     logits = logits.float()
     clicked = torch.zeros(len(batch), dtype=torch.long, device=device)
     labels = torch.zeros_like(logits)
@@ -203,6 +215,27 @@ def train_click_model(prepared: Prepared, model_config: ClickModelConfig, config
         val) else 0.0
     report.initial_val_ndcg10 = report.best_val_ndcg10
     log.info("epoch 0 (untrained head): val nDCG@10 %.4f", report.best_val_ndcg10)
+    for warmup in range(config.warmup_passes):
+        model.train()
+        order = rng.permutation(len(train))
+        losses = []
+        for start in tqdm(range(0, len(order), config.warmup_batch_size),
+                          desc=f"head warm-up {warmup + 1}", disable=not progress, unit="batch"):
+            batch = train.take(order[start : start + config.warmup_batch_size])
+            with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+                loss = _step_loss(model, batch, lower, table, device, tune_items=False)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(float(loss.detach()))
+        model.eval()
+        val_ndcg = mean_list_ndcg(list_logits(model, val, table, device)) if len(val) else 0.0
+        log.info("head warm-up %d: train loss %.4f, val nDCG@10 %.4f", warmup + 1,
+                 float(np.mean(losses)), val_ndcg)
+        report.warmup_val_ndcg10.append(val_ndcg)
+    if config.warmup_passes:
+        best_state = copy.deepcopy(model.state_dict())
+        report.best_val_ndcg10 = report.warmup_val_ndcg10[-1]
     stale = 0
     for epoch in range(1, config.epochs + 1):
         model.train()

@@ -5,11 +5,14 @@ is what they did before it, item counts are those of earlier events only, and
 non-clicked candidates are drawn from items the user had not interacted with
 *up to that moment*.
 
-Negatives are a mix: half uniform over the catalog, half drawn in proportion to
-popularity so far (a random earlier event's item). Uniform negatives alone
-teach "popular beats obscure", which the popularity feature already knows;
-popular negatives force the towers to learn which popular items *this* user
-picks. Evaluation lists use uniform negatives only (see ``ranker.evaluate``).
+Negatives are drawn uniformly from the catalog by default; ``popular_share``
+of them can instead be drawn in proportion to popularity so far (a random
+earlier event's item). Uniform matches what the model is judged on (full
+ranking over the whole catalog, and uniform impression lists) and lets the
+popularity feature keep its real weight; popular negatives would force the
+towers to separate popular items by taste, at the price of under-weighting
+popularity (a first run with half popular negatives reached a validation
+nDCG@10 of 0.32 after two epochs; popularity alone scores 0.36 on the test lists).
 """
 
 from __future__ import annotations
@@ -63,7 +66,7 @@ def _draw_negatives(rng: np.random.Generator, count: int, popular: int, item_cou
 
 
 def build_examples(catalog: Catalog, log_: InteractionLog, split: Split, *, role: int = TRAIN,
-                   negatives: int = 4, popular_share: float = 0.5, max_history: int = 50,
+                   negatives: int = 4, popular_share: float = 0.0, max_history: int = 50,
                    seed: int = 0, sequences: UserSequences | None = None) -> Examples:
     """Examples for every positive event of ``role`` that has at least one earlier interaction.
 

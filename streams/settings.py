@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     recency_half_life: float = Field(
         default=10.0, gt=0, description="Interactions after which a click weighs half."
     )
-    candidates: int = Field(default=200, ge=1, description="ANN candidates per user.")
+    candidates: int = Field(default=100, ge=1, description="ANN candidates per user.")
     homepage_size: int = Field(default=20, ge=1, description="Items in a published ranking.")
     max_per_category: int = Field(
         default=6, ge=1, description="Most items of one category in the top 10."
