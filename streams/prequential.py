@@ -65,8 +65,13 @@ def score_stream(
     *,
     trending_half_life_s: float,
     k: int = TOP_K,
+    score_from_ms: int = 0,
 ) -> PrequentialResult:
-    """Score each positive event against the homepage its user had just before it."""
+    """Score each click against the homepage its user had just before it.
+
+    Only clicks at or after ``score_from_ms`` are scored; earlier events only
+    build state and counts.
+    """
     position: dict[str, int] = {}  # event id -> index in its user's sequence
     per_user_count: dict[str, int] = defaultdict(int)
     for event in events:
@@ -94,7 +99,7 @@ def score_stream(
             latest[user] = entries[cursor[user]][1]
             cursor[user] += 1
         hot = [item for item, _ in trending.top(k)]
-        if event.type == "click" and event.item_id is not None:
+        if event.type == "click" and event.item_id is not None and event.ts >= score_from_ms:
             positives += 1
             shown = latest.get(user)
             if shown is None:
@@ -144,6 +149,7 @@ async def replay_and_score(
     limit: int | None,
     trending_half_life_s: float,
     timeout_s: float = 600.0,
+    score_from_ms: int = 0,
 ) -> PrequentialResult:
     """Publish the events (the catalog must already be indexed) and score the stream."""
     events = dataset.events[:limit] if limit is not None else dataset.events
@@ -151,14 +157,22 @@ async def replay_and_score(
     producer = make_producer(bootstrap_servers)
     await producer.start()
     try:
-        await publish_events(producer, events_topic, events, rate=rate)
+        # The past before the scored period only builds state: send it at full speed,
+        # then pace the scored period so homepages keep up as they would live.
+        warmup = [event for event in events if event.ts < score_from_ms]
+        scored = events[len(warmup) :] if warmup == events[: len(warmup)] else events
+        if scored is not events:
+            await publish_events(producer, events_topic, warmup)
+        await publish_events(producer, events_topic, scored, rate=rate)
     finally:
         await producer.stop()
     last_per_user = {event.user_id: event.event_id for event in events}
     rankings = await _collect_rankings(
         bootstrap_servers, rankings_topic, set(last_per_user.values()), timeout_s
     )
-    result = score_stream(events, rankings, trending_half_life_s=trending_half_life_s)
+    result = score_stream(
+        events, rankings, trending_half_life_s=trending_half_life_s, score_from_ms=score_from_ms
+    )
     return PrequentialResult(
         result.events,
         result.positives,
@@ -191,6 +205,7 @@ def run_prequential(
     limit: int | None,
     rate: float | None,
     index_wait_s: float = 600.0,
+    score_from_ms: int = 0,
 ) -> PrequentialResult:
     """Start a broker (unless external) and a worker, index the catalog, replay, score."""
     settings = fresh_namespace(base, "prequential")
@@ -222,6 +237,7 @@ def run_prequential(
             rate=rate,
             limit=limit,
             trending_half_life_s=settings.trending_half_life_s,
+            score_from_ms=score_from_ms,
         )
     finally:
         stop(worker)

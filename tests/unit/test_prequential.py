@@ -36,3 +36,10 @@ def test_a_coalesced_ranking_counts_from_its_own_source_event() -> None:
     rankings = [ranking("a", "a2", ["z"])]
     result = score_stream(events, rankings, trending_half_life_s=3600)
     assert result.pipeline_hits == 1 and result.cold_start_positives == 2
+
+
+def test_only_clicks_after_the_cut_are_scored() -> None:
+    events = [ev("a1", "a", "x", 1_000), ev("a2", "a", "y", 2_000), ev("a3", "a", "z", 3_000)]
+    rankings = [ranking("a", "a1", ["y"]), ranking("a", "a2", ["q"])]
+    result = score_stream(events, rankings, trending_half_life_s=3600, score_from_ms=2_000)
+    assert (result.positives, result.pipeline_hits) == (2, 1)
