@@ -110,6 +110,13 @@ function render(view) {
   $("explain").textContent = describeSource(view);
   $("cards").replaceChildren(...view.items.map((item, i) => renderCard(item, i + 1)));
 
+  settleClick();
+}
+
+// The new homepage can arrive before the POST that caused it has answered (a
+// fast pipeline on a slow machine), so both sides call this.
+function settleClick() {
+  const section = $("homepage");
   const pending = state.pendingClick;
   if (pending && section.dataset.sourceEventId === pending.eventId) {
     const ms = Math.round(performance.now() - pending.sentAt);
@@ -137,8 +144,9 @@ async function sendClick(item, card) {
   }
   showError("");
   state.pendingClick = { eventId: body.event_id, itemId: item.item_id, sentAt };
-  $("homepage").dataset.lastClickEventId = body.event_id;
   $("latency").textContent = `Clicked “${item.title}”; waiting for the new homepage…`;
+  settleClick();
+  $("homepage").dataset.lastClickEventId = body.event_id;
 }
 
 function follow(userId) {
