@@ -111,8 +111,8 @@ def cmd_eval_replay(args: argparse.Namespace, settings: Settings) -> int:
     """Prequential HitRate@10 through the live pipeline on the broker, model vs trending."""
     from streams.prequential import run_prequential
 
-    score_from_s = 0
-    if args.model is not None:
+    score_from_s = args.score_from or 0
+    if args.model is not None and args.score_from is None:
         split = json.loads((args.model / "config.json").read_text()).get("split", {})
         # Only clicks the model never trained on count; earlier ones just build state.
         score_from_s = int(split.get("test_cut_ts", 0))
@@ -192,6 +192,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                           "report HitRate@10 over the stream (model vs trending)")
     evaluate.add_argument("--limit", type=int, default=None, help="--replay: at most N events")
     evaluate.add_argument("--rate", type=float, default=None, help="--replay: events per second")
+    evaluate.add_argument("--score-from", type=int, default=None,
+                          help="--replay: score clicks from this Unix time on "
+                          "(default: the model's test cut)")
     evaluate.set_defaults(func=cmd_eval)
 
     recommend = sub.add_parser("recommend", help="export top-K lists at each test point")
