@@ -97,6 +97,23 @@ def live(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
 ROUND = iter(range(10**6))
 
 
+def dead_letters_after(live: LiveEnv, before: int, malformed: list[bytes]) -> list[DeadLetter]:
+    """Wait for one dead letter per malformed payload; check each original came back."""
+    bootstrap = live.settings.bootstrap_servers
+    wait_for(
+        lambda: topic_size(bootstrap, live.topics.dead_letter) >= before + len(malformed),
+        120,
+        f"{len(malformed)} dead letters",
+    )
+    letters = [
+        DeadLetter.decode(value)
+        for _, value in read_to_end(bootstrap, live.topics.dead_letter)[before:]
+        if value
+    ]
+    assert Counter(letter.original for letter in letters) == Counter(malformed)
+    return letters
+
+
 @settings(
     max_examples=3,
     deadline=None,
@@ -126,17 +143,7 @@ def test_every_malformed_event_is_dead_lettered_and_good_ones_still_count(
         messages.insert(position, (user.encode(), event.encode()))
     produce(bootstrap, live.topics.events, messages)
 
-    wait_for(
-        lambda: topic_size(bootstrap, live.topics.dead_letter) >= before + len(malformed),
-        120,
-        f"{len(malformed)} dead letters",
-    )
-    letters = [
-        DeadLetter.decode(value)
-        for _, value in read_to_end(bootstrap, live.topics.dead_letter)[before:]
-        if value
-    ]
-    assert Counter(letter.original for letter in letters) == Counter(malformed)
+    letters = dead_letters_after(live, before, malformed)
     assert all(letter.reason and letter.source_topic == live.topics.events for letter in letters)
     wait_for(lambda: user in user_states(live), 60, "the good events around the bad ones")
     state = user_states(live)[user]
@@ -179,17 +186,7 @@ def test_every_malformed_item_is_dead_lettered_and_the_catalog_keeps_growing(
     messages: list[tuple[bytes | None, bytes | None]] = [(b"fuzz", raw) for raw in malformed]
     messages.insert(len(messages) // 2, (good.item_id.encode(), good.encode()))
     produce(bootstrap, live.topics.items, messages)
-    wait_for(
-        lambda: topic_size(bootstrap, live.topics.dead_letter) >= before_letters + len(malformed),
-        120,
-        f"{len(malformed)} dead letters",
-    )
-    letters = [
-        DeadLetter.decode(value)
-        for _, value in read_to_end(bootstrap, live.topics.dead_letter)[before_letters:]
-        if value
-    ]
-    assert Counter(letter.original for letter in letters) == Counter(malformed)
+    letters = dead_letters_after(live, before_letters, malformed)
     assert {letter.source_topic for letter in letters} == {live.topics.items}
     wait_for(
         lambda: topic_size(bootstrap, live.topics.item_vectors) > before_vectors,
