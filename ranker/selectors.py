@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -53,25 +54,33 @@ class DiversitySelector:
     def select(self, query: RankingQuery, candidates: list[Candidate]) -> list[Candidate]:
         """All candidates by score, re-ordered so the window respects the category cap."""
         ranked = sorted(candidates, key=lambda c: -c.score)
-        window: list[Candidate] = []
-        deferred: list[Candidate] = []
-        counts: dict[str, int] = {}
+        keys = []
         for candidate in ranked:
-            if len(window) == self._window:
-                break
             info = self._replica.info.get(candidate.item_id)
-            key = category_key(info.category if info else None)
-            if key and counts.get(key, 0) >= self._max:
-                deferred.append(candidate)
-                continue
-            counts[key] = counts.get(key, 0) + 1
-            window.append(candidate)
-        chosen = {id(c) for c in window}
-        rest = [c for c in ranked if id(c) not in chosen]
-        # Deferred items lead what follows the window; they lost only to the cap.
-        deferred_ids = {id(c) for c in deferred}
-        rest.sort(key=lambda c: (id(c) not in deferred_ids, -c.score))
-        return window + rest
+            keys.append(category_key(info.category if info else None))
+        return [ranked[i] for i in capped_order(keys, self._window, self._max)]
+
+
+def capped_order(keys: Sequence[str], window: int, max_per_key: int) -> list[int]:
+    """Re-order a best-first list so no key fills more than ``max_per_key`` of the window.
+
+    Returns positions into ``keys``; empty keys are never capped. Items over the
+    cap move just below the window, ahead of everything that scored lower than
+    them, so nothing is dropped (and they fill the window if too few others exist).
+    """
+    chosen: list[int] = []
+    deferred: list[int] = []
+    counts: dict[str, int] = {}
+    for position, key in enumerate(keys):
+        if len(chosen) == window:
+            break
+        if key and counts.get(key, 0) >= max_per_key:
+            deferred.append(position)
+            continue
+        counts[key] = counts.get(key, 0) + 1
+        chosen.append(position)
+    taken = set(chosen) | set(deferred)
+    return chosen + deferred + [p for p in range(len(keys)) if p not in taken]
 
 
 class ExplorationSelector:
