@@ -109,8 +109,9 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
                              f"{len(eval_set)} test moments")
     print(report_table(results))
     for cap, figures in diversity.items():
-        print(f"model with at most {cap} per genre in the top 10: "
-              f"hit@10 {figures['hit@10']:.4f}, full_ndcg@10 {figures['full_ndcg@10']:.4f}")
+        rule = "no genre cap" if cap == "none" else f"at most {cap} per genre in the top 10"
+        print(f"model, {rule}: hit@10 {figures['hit@10']:.4f}, "
+              f"full_ndcg@10 {figures['full_ndcg@10']:.4f}")
     print(f"wrote {args.out} and {plot}")
     return 0
 
