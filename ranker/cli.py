@@ -46,9 +46,20 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
                          seed=args.seed, warmup_passes=args.warmup_passes,
                          device=args.device or settings.device, threads=args.threads)
     model_config = ClickModelConfig(trainable_layers=args.trainable_layers)
+    shown = None
+    if args.from_served:
+        from ranker.served_data import read_served, shown_before
+        from streams.topics import TopicNames
+
+        topic = TopicNames.from_settings(settings).served
+        served = read_served(settings.bootstrap_servers, topic)
+        shown = shown_before(served, prepared.catalog, prepared.log)
+        print(f"{len(served)} served homepages from {topic}: "
+              f"{len(shown)} events had a homepage shown just before them")
     model, report, _ = train_click_model(prepared, model_config, config,
                                          cache_dir=settings.data_dir / "cache",
-                                         progress=sys.stderr.isatty() or args.progress)
+                                         progress=sys.stderr.isatty() or args.progress,
+                                         shown=shown)
     from transformers import AutoTokenizer
 
     from indexer.encoder import default_model_dir
@@ -203,6 +214,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--trainable-layers", type=int, default=1, help="top BERT layers tuned")
     train.add_argument("--threads", type=int, default=2, help="CPU threads for torch")
     train.add_argument("--progress", action="store_true", help="progress bars even when piped")
+    train.add_argument("--from-served", action="store_true",
+                       help="negatives from what the live system showed (the served topic "
+                       "under HOMEFEED_TOPIC_PREFIX on HOMEFEED_KAFKA_BOOTSTRAP), joined with "
+                       "the clicks that followed")
     train.set_defaults(func=cmd_train)
 
     evaluate = sub.add_parser("eval", help="model vs baselines: table, JSON and PNG")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -168,9 +169,14 @@ def _step_loss(model: ClickModel, batch: Examples, lower: LowerStates, table: to
 
 
 def train_click_model(prepared: Prepared, model_config: ClickModelConfig, config: TrainConfig,
-                      *, cache_dir: Path | None = None, progress: bool = True
+                      *, cache_dir: Path | None = None, progress: bool = True,
+                      shown: Mapping[int, Sequence[int]] | None = None
                       ) -> tuple[ClickModel, TrainReport, LowerStates]:
-    """Fine-tune a click model; returns the best epoch's model (by validation nDCG@10)."""
+    """Fine-tune a click model; returns the best epoch's model (by validation nDCG@10).
+
+    ``shown`` (log position -> items on the homepage just before) turns served
+    but skipped items into the negatives of the training examples.
+    """
     started = time.perf_counter()
     torch.manual_seed(config.seed)
     torch.set_num_threads(max(1, config.threads))
@@ -186,7 +192,7 @@ def train_click_model(prepared: Prepared, model_config: ClickModelConfig, config
     train = build_examples(prepared.catalog, prepared.log, prepared.split,
                            negatives=config.negatives, popular_share=config.popular_share,
                            max_history=model_config.max_history, seed=config.seed,
-                           sequences=prepared.sequences)
+                           sequences=prepared.sequences, shown=shown)
     val = build_examples(prepared.catalog, prepared.log, prepared.split, role=VAL,
                          negatives=config.val_negatives, popular_share=0.0,
                          max_history=model_config.max_history, seed=config.seed + 1,

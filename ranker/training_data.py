@@ -18,6 +18,7 @@ nDCG@10 of 0.32 after two epochs; popularity alone scores 0.36 on the test lists
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,8 +68,13 @@ def _draw_negatives(rng: np.random.Generator, count: int, popular: int, item_cou
 
 def build_examples(catalog: Catalog, log_: InteractionLog, split: Split, *, role: int = TRAIN,
                    negatives: int = 4, popular_share: float = 0.0, max_history: int = 50,
-                   seed: int = 0, sequences: UserSequences | None = None) -> Examples:
+                   seed: int = 0, sequences: UserSequences | None = None,
+                   shown: Mapping[int, Sequence[int]] | None = None) -> Examples:
     """Examples for every positive event of ``role`` that has at least one earlier interaction.
+
+    ``shown`` maps log positions to the items the live system showed the user
+    just before (``ranker.served_data``): those not clicked become the first
+    negatives of that example, topped up with drawn ones.
 
     Training (``role=TRAIN``) reads item counts as of each event. Validation and
     test read them frozen at the end of the earlier roles' events, exactly as a
@@ -93,8 +99,11 @@ def build_examples(catalog: Catalog, log_: InteractionLog, split: Split, *, role
         seen = user_seen.setdefault(user, set())
         if (event_role == role and int(log_.types[position]) in positive_types and seen
                 and (role == TRAIN or item not in seen)):
-            negative_items = _draw_negatives(rng, negatives, popular, len(catalog),
-                                             seen | {item}, earlier_items)
+            skipped = [] if shown is None else list(dict.fromkeys(
+                i for i in shown.get(position, ()) if i != item and i not in seen))[:negatives]
+            negative_items = skipped + _draw_negatives(
+                rng, negatives - len(skipped), popular, len(catalog),
+                seen | {item} | set(skipped), earlier_items)
             positions.append(position)
             candidates.append([item, *negative_items])
             if role == TRAIN:
