@@ -73,8 +73,8 @@ def build_examples(catalog: Catalog, log_: InteractionLog, split: Split, *, role
     """Examples for every positive event of ``role`` that has at least one earlier interaction.
 
     ``shown`` maps log positions to the items the live system showed the user
-    just before (``ranker.served_data``): those not clicked become the first
-    negatives of that example, topped up with drawn ones.
+    just before (``ranker.served_data``): when the click is on that homepage,
+    the items passed over become the first negatives, topped up with drawn ones.
 
     Training (``role=TRAIN``) reads item counts as of each event. Validation and
     test read them frozen at the end of the earlier roles' events, exactly as a
@@ -99,8 +99,13 @@ def build_examples(catalog: Catalog, log_: InteractionLog, split: Split, *, role
         seen = user_seen.setdefault(user, set())
         if (event_role == role and int(log_.types[position]) in positive_types and seen
                 and (role == TRAIN or item not in seen)):
-            skipped = [] if shown is None else list(dict.fromkeys(
-                i for i in shown.get(position, ()) if i != item and i not in seen))[:negatives]
+            # A skip is evidence only on a homepage the user engaged with: when the
+            # click landed on it, the other shown items were seen and passed over.
+            on_page = [] if shown is None else shown.get(position, [])
+            skipped = []
+            if item in on_page:
+                passed_over = (i for i in on_page if i != item and i not in seen)
+                skipped = list(dict.fromkeys(passed_over))[:negatives]
             negative_items = skipped + _draw_negatives(
                 rng, negatives - len(skipped), popular, len(catalog),
                 seen | {item} | set(skipped), earlier_items)
