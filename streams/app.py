@@ -43,7 +43,6 @@ class LazyEncoder:
     """Loads BERT on first use: a ranking worker needs it only for search text."""
 
     settings: Settings
-    _encoder: Any = field(default=None, init=False)
 
     @cached_property
     def encoder(self) -> Any:

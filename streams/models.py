@@ -30,7 +30,7 @@ def click_model_watcher(settings: Settings) -> ModelWatcher | None:  # type: ign
     device = "cpu" if settings.device == "auto" else settings.device
 
     def load(path: Path) -> ClickScorer:
-        return ClickScorer.load(path, device=device if device != "cpu" else "cpu")
+        return ClickScorer.load(path, device=device)
 
     watcher: ModelWatcher = ModelWatcher(Path(settings.click_model_dir), load)  # type: ignore[type-arg]
     watcher.check()

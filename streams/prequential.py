@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -159,11 +160,10 @@ async def replay_and_score(
     try:
         # The past before the scored period only builds state: send it at full speed,
         # then pace the scored period so homepages keep up as they would live.
-        warmup = [event for event in events if event.ts < score_from_ms]
-        scored = events[len(warmup) :] if warmup == events[: len(warmup)] else events
-        if scored is not events:
-            await publish_events(producer, events_topic, warmup)
-        await publish_events(producer, events_topic, scored, rate=rate)
+        # Events are in time order, so the scored period is a suffix.
+        cut = bisect_left(events, score_from_ms, key=lambda event: event.ts)
+        await publish_events(producer, events_topic, events[:cut])
+        await publish_events(producer, events_topic, events[cut:], rate=rate)
     finally:
         await producer.stop()
     last_per_user = {event.user_id: event.event_id for event in events}

@@ -17,6 +17,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from ranker.state import UserState
 from streams.admin import create_topics, topic_size
+from streams.processes import stop
 from streams.settings import REPO_ROOT, Settings
 from streams.topics import TopicNames
 
@@ -77,13 +78,7 @@ def running_worker(
     try:
         yield process
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
+        stop(process, timeout_s=30)
         handle.close()
 
 

@@ -95,6 +95,16 @@ def live(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 
 ROUND = iter(range(10**6))
+# Each example is hundreds of messages through a live worker: few, repeatable examples.
+LIVE_FUZZ = settings(
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.data_too_large,
+    ],
+)
 
 
 def dead_letters_after(live: LiveEnv, before: int, malformed: list[bytes]) -> list[DeadLetter]:
@@ -114,16 +124,7 @@ def dead_letters_after(live: LiveEnv, before: int, malformed: list[bytes]) -> li
     return letters
 
 
-@settings(
-    max_examples=3,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[
-        HealthCheck.too_slow,
-        HealthCheck.function_scoped_fixture,
-        HealthCheck.data_too_large,
-    ],
-)
+@settings(LIVE_FUZZ, max_examples=3)
 @given(malformed=st.lists(MALFORMED, min_size=600, max_size=800))
 def test_every_malformed_event_is_dead_lettered_and_good_ones_still_count(
     live: LiveEnv, malformed: list[bytes]
@@ -165,16 +166,7 @@ MALFORMED_ITEM = st.one_of(
 )
 
 
-@settings(
-    max_examples=2,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[
-        HealthCheck.too_slow,
-        HealthCheck.function_scoped_fixture,
-        HealthCheck.data_too_large,
-    ],
-)
+@settings(LIVE_FUZZ, max_examples=2)
 @given(malformed=st.lists(MALFORMED_ITEM, min_size=300, max_size=400))
 def test_every_malformed_item_is_dead_lettered_and_the_catalog_keeps_growing(
     live: LiveEnv, malformed: list[bytes]
