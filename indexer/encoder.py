@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
@@ -122,6 +123,7 @@ class TextEncoder:
         self._dtype = resolve_dtype(dtype, self._device)
         self._batch_size = batch_size
         self._max_length = max_length
+        self._lock = threading.Lock()
         self._tokenizer = AutoTokenizer.from_pretrained(self._model_dir, local_files_only=True)
         model = AutoModel.from_pretrained(self._model_dir, local_files_only=True)
         self._model = model.to(device=self._device, dtype=self._dtype).eval()
@@ -196,9 +198,15 @@ class TextEncoder:
 
         Rows follow the input order. Texts are sorted by token count before
         batching so each batch pads little; that order is undone at the end.
+        Safe to call from several threads: calls take turns (a fast tokenizer
+        used by two threads at once fails with "Already borrowed").
         """
         if isinstance(texts, str):
             raise TypeError("encode() takes a sequence of texts, not a single str")
+        with self._lock:
+            return self._encode(texts)
+
+    def _encode(self, texts: Sequence[str]) -> np.ndarray:
         vectors = np.empty((len(texts), self._dim), dtype=np.float32)
         if len(texts) == 0:
             return vectors

@@ -65,9 +65,7 @@ class ItemIndex:
             switches back to Flat once fewer than half of that remain.
         ef_construction: HNSW build breadth (higher: better graph, slower adds).
         ef_search: Smallest HNSW search breadth. A search also uses at least
-            twice the neighbours it fetches: on 100k clustered 384-d vectors
-            that measured recall@100 0.98 (0.93 on uniform random 64-d, the
-            worst case for graph search).
+            as many as the neighbours it fetches.
         nprobe: IVF lists probed per query; default ``nlist // 16``.
         train_size: Live items needed before a trainable index is trained;
             default 39 per IVF centroid (or per PQ centroid).
@@ -187,15 +185,41 @@ class ItemIndex:
         With ``fill_missing`` the result has one row per id instead, zeros for
         unknown ones, so it stays aligned with per-item weights.
         """
-        get = self._rows.get
-        rows = np.array([get(item_id, -1) for item_id in item_ids], dtype=np.int64)
+        rows = self.rows(item_ids)
         known = rows >= 0
         if known.all():  # the common case: one gather, no mask copies
             return self._store[rows]
         if not fill_missing:
             return self._store[rows[known]]
+        return self.vectors_at(rows)
+
+    # Rows are positions in our vector store. They are stable until the next
+    # upsert/remove, so callers may hold them for one synchronous ranking pass
+    # and skip the id → row dictionary on every later stage.
+
+    def rows(self, item_ids: Iterable[str]) -> np.ndarray:
+        """Store row of each id (int64), -1 for unknown ids."""
+        get = self._rows.get
+        return np.fromiter((get(item_id, -1) for item_id in item_ids), dtype=np.int64)
+
+    def ids_at(self, rows: np.ndarray) -> list[str]:
+        """Item id of each live row (rows from :meth:`rows` or :meth:`search_rows`)."""
+        row_ids = self._row_ids
+        return [row_ids[row] for row in rows.tolist()]  # type: ignore[misc]
+
+    def vectors_at(self, rows: np.ndarray) -> np.ndarray:
+        """Vector of each row; zeros where the row is -1 (unknown item)."""
+        if len(rows) and rows.min() >= 0:
+            return self._store[rows]
         result = np.zeros((len(rows), self._dim), dtype=np.float32)
+        known = rows >= 0
         result[known] = self._store[rows[known]]
+        return result
+
+    def live_at(self, rows: np.ndarray) -> np.ndarray:
+        """Whether each row still holds a catalog item."""
+        result = rows >= 0
+        result[result] = self._live[rows[result]]
         return result
 
     @property
@@ -226,63 +250,82 @@ class ItemIndex:
     def search(
         self, query_vectors: np.ndarray, k: int, exclude: Sequence[set[str]] | None = None
     ) -> list[list[Hit]]:
-        """Top-``k`` ``(item_id, cosine)`` per query, best first, skipping ``exclude[i]``.
+        """Top-``k`` ``(item_id, cosine)`` per query, best first, skipping ``exclude[i]``."""
+        return [
+            list(zip(self.ids_at(rows), scores.tolist(), strict=True))
+            for rows, scores in self.search_rows(query_vectors, k, exclude)
+        ]
 
-        One FAISS call serves the whole batch; it over-fetches by the largest
-        exclude set and the tombstone share, and re-asks (doubling) only for
-        queries still short of ``k`` while the index holds more.
+    def search_rows(
+        self, query_vectors: np.ndarray, k: int, exclude: Sequence[set[str]] | None = None
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Like :meth:`search`, as (store rows, cosines) arrays per query.
+
+        One FAISS call serves the whole batch. It over-fetches by the tombstone
+        share and by up to ``k / 2`` excluded items (a user's seen items are
+        mostly not among their nearest ones, and a fetch as deep as the largest
+        seen set made every search 3x dearer); queries still short of ``k``
+        are asked again, deeper, while the index holds more.
         """
         queries = _normalised(self._as_matrix(query_vectors, "query_vectors"))
         if exclude is not None and len(exclude) != len(queries):
             raise ValueError(f"{len(exclude)} exclude sets for {len(queries)} queries")
-        results: list[list[Hit]] = [[] for _ in range(len(queries))]
+        empty = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32))
+        results: list[tuple[np.ndarray, np.ndarray]] = [empty] * len(queries)
         total = int(self._index.ntotal)
         if k < 1 or total == 0 or len(queries) == 0:
             return results
-        largest_exclude = max((len(seen) for seen in exclude), default=0) if exclude else 0
+        excluded = [self._excluded_rows(seen) for seen in exclude] if exclude else None
+        largest_exclude = (
+            max((len(rows) for rows in excluded if rows is not None), default=0) if excluded else 0
+        )
         tombstone_margin = int(np.ceil(k * self._tombstones / total))
-        fetch = k + largest_exclude + tombstone_margin
+        fetch = k + min(largest_exclude, k // 2) + tombstone_margin
         pending = np.arange(len(queries))
         while len(pending):
             fetch = min(fetch, total)
             scores, rows = self._search_rows(queries[pending], fetch)
             short = []
             for query, query_scores, query_rows in zip(pending.tolist(), scores, rows, strict=True):
-                seen = exclude[query] if exclude is not None else None
-                results[query] = self._hits(query_scores, query_rows, seen, k)
-                if len(results[query]) < k and fetch < total:
+                seen_rows = excluded[query] if excluded is not None else None
+                results[query] = self._kept(query_scores, query_rows, seen_rows, k)
+                if len(results[query][0]) < k and fetch < total:
                     short.append(query)
             pending = np.asarray(short, dtype=np.int64)
             fetch *= 2
         return results
+
+    def _excluded_rows(self, seen: set[str] | None) -> np.ndarray | None:
+        if not seen:
+            return None
+        rows = self.rows(seen)
+        return rows[rows >= 0]
 
     def _search_rows(self, queries: np.ndarray, fetch: int) -> tuple[np.ndarray, np.ndarray]:
         # A few queries gain nothing from OpenMP threads and, on a busy 2-core
         # box, lose 3x to their spin-waiting (measured: docs/benchmarks.md).
         faiss.omp_set_num_threads(1 if len(queries) < _THREADED_FROM else _MAX_THREADS)
         if self._is_hnsw:
+            # A breadth of the fetch depth measured recall@100 0.995 on 100k
+            # clustered 384-d items for user-interest queries, at half the
+            # cost of twice the depth (docs/benchmarks.md).
             # faiss's bundled type stubs lack SearchParametersHNSW; it exists at runtime.
             params = faiss.SearchParametersHNSW(  # type: ignore[attr-defined]
-                efSearch=max(self._ef_search, 2 * fetch)
+                efSearch=max(self._ef_search, fetch)
             )
             return self._index.search(queries, fetch, params=params)
         return self._index.search(queries, fetch)
 
-    def _hits(
-        self, scores: np.ndarray, rows: np.ndarray, seen: set[str] | None, k: int
-    ) -> list[Hit]:
-        # Vectorised: a per-row Python loop over k + |seen| rows was the top cost
-        # of ranking a batch (see docs/benchmarks.md). Exclusion works on rows.
+    def _kept(
+        self, scores: np.ndarray, rows: np.ndarray, seen_rows: np.ndarray | None, k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        # Vectorised: a per-row Python loop over the fetched rows was the top
+        # cost of ranking a batch (see docs/benchmarks.md).
         valid = rows >= 0
         valid[valid] = self._live[rows[valid]]
-        if seen:
-            seen_rows = [row for row in map(self._rows.get, seen) if row is not None]
-            if seen_rows:
-                valid &= ~np.isin(rows, np.asarray(seen_rows, dtype=np.int64))
-        kept_rows = rows[valid][:k].tolist()
-        kept_scores = scores[valid][:k].tolist()
-        row_ids = self._row_ids
-        return [(row_ids[row], score) for row, score in zip(kept_rows, kept_scores, strict=True)]  # type: ignore[misc]
+        if seen_rows is not None and len(seen_rows):
+            valid &= ~np.isin(rows, seen_rows)
+        return rows[valid][:k], scores[valid][:k]
 
     # --- persistence ----------------------------------------------------------
 

@@ -27,12 +27,21 @@ class ItemInfo:
     category: str | None
 
 
+def category_key(category: str | None) -> str:
+    """The category a diversity rule counts: the first of a multi-genre label."""
+    if not category:
+        return ""
+    return category.split(",")[0].strip().lower()
+
+
 class IndexReplica:
     """Item vectors searchable by FAISS, plus titles and categories."""
 
     def __init__(self, index: ItemIndex) -> None:
         self.index = index
         self.info: dict[str, ItemInfo] = {}
+        # Diversity keys computed once per item, not once per ranking.
+        self._category_keys: dict[str, str] = {}
         self._version_of: dict[str, str] = {}
         self._version_counts: Counter[str] = Counter()
 
@@ -71,6 +80,7 @@ class IndexReplica:
         for item_id in ids:
             vector = latest[item_id]
             self.info[item_id] = ItemInfo(vector.title, vector.category)
+            self._category_keys[item_id] = category_key(vector.category)
             self._set_version(item_id, vector.encoder_version)
 
     def remove(self, item_ids: Iterable[str]) -> int:
@@ -78,6 +88,7 @@ class IndexReplica:
         present = [item_id for item_id in item_ids if item_id in self.info]
         for item_id in present:
             del self.info[item_id]
+            self._category_keys.pop(item_id, None)
             self._set_version(item_id, None)
         if present:
             self.index.remove(present)
@@ -86,6 +97,11 @@ class IndexReplica:
     def known(self, item_ids: Iterable[str]) -> list[str]:
         """The ids among ``item_ids`` that the replica has vectors for, in order."""
         return [item_id for item_id in item_ids if item_id in self.info]
+
+    def category_keys(self, item_ids: Iterable[str]) -> list[str]:
+        """The diversity key of each item ("" when unknown or uncategorised)."""
+        get = self._category_keys.get
+        return [get(item_id, "") for item_id in item_ids]
 
     def title(self, item_id: str) -> str:
         """Title of an item, or its id when unknown."""

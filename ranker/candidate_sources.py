@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from indexer.replica import IndexReplica
-from ranker.stages import Candidate, RankingQuery
+from ranker.stages import Candidates, RankingQuery
 from ranker.trending import TrendingCounter
 
 
@@ -20,20 +20,18 @@ class FaissCandidateSource:
     def __init__(self, replica: IndexReplica) -> None:
         self._replica = replica
 
-    def fetch(self, queries: Sequence[RankingQuery], limit: int) -> list[list[Candidate]]:
+    def fetch(self, queries: Sequence[RankingQuery], limit: int) -> list[Candidates]:
         """ANN candidates, excluding what each user has already seen."""
-        results: list[list[Candidate]] = [[] for _ in queries]
+        results = [Candidates.empty() for _ in queries]
         with_vector = [i for i, query in enumerate(queries) if query.user_vector is not None]
         if not with_vector or len(self._replica) == 0:
             return results
+        index = self._replica.index
         matrix = np.stack([queries[i].user_vector for i in with_vector]).astype(np.float32)
         exclude = [queries[i].seen for i in with_vector]
-        hits = self._replica.index.search(matrix, limit, exclude=exclude)
-        for position, neighbours in zip(with_vector, hits, strict=True):
-            results[position] = [
-                Candidate(item_id, self.name, float(similarity))
-                for item_id, similarity in neighbours
-            ]
+        hits = index.search_rows(matrix, limit, exclude=exclude)
+        for position, (rows, similarities) in zip(with_vector, hits, strict=True):
+            results[position] = Candidates.of(index.ids_at(rows), rows, self.name, similarities)
         return results
 
 
@@ -48,11 +46,20 @@ class TrendingCandidateSource:
         self._replica = replica
         self._size = size
 
-    def fetch(self, queries: Sequence[RankingQuery], limit: int) -> list[list[Candidate]]:
+    def fetch(self, queries: Sequence[RankingQuery], limit: int) -> list[Candidates]:
         """The same trending list for every query (computed once per batch)."""
         hot = [
-            Candidate(item_id, self.name, score)
+            (item_id, score)
             for item_id, score in self._trending.top(self._size * 2)
             if item_id in self._replica
         ][: self._size]
-        return [[Candidate(c.item_id, c.source, c.retrieval_score) for c in hot] for _ in queries]
+        ids = [item_id for item_id, _ in hot]
+        shared = Candidates.of(
+            ids,
+            self._replica.index.rows(ids),
+            self.name,
+            np.array([score for _, score in hot], dtype=np.float32),
+        )
+        # One copy per user: stages set fields (scores, explored) on what they get.
+        everything = np.arange(len(shared))
+        return [shared.take(everything) for _ in queries]

@@ -136,8 +136,8 @@ def _diversity_cost(data: Path, prepared: object, eval_set: object,
                     top_items: object) -> dict[str, dict[str, float]]:
     """The model's Hit@10/nDCG@10 with the live diversity cap, against no cap."""
     from indexer.datasets import load_movielens_items
+    from indexer.replica import category_key
     from ranker.diversity_eval import diversity_cost
-    from ranker.selectors import category_key
 
     categories = {item.item_id: item.category for item in load_movielens_items(data)}
     keys = [category_key(categories.get(item_id)) for item_id in prepared.catalog.item_ids]  # type: ignore[attr-defined]

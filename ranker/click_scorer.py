@@ -18,7 +18,7 @@ from indexer.replica import IndexReplica
 from ranker.artifacts import ClickScorer
 from ranker.click_data import release_year
 from ranker.click_features import TRENDING_HALF_LIFE_S, candidate_features
-from ranker.stages import Candidate, RankingQuery, Scorer
+from ranker.stages import Candidates, RankingQuery, Scorer
 from ranker.state import INTERACTION_WEIGHTS
 
 log = logging.getLogger(__name__)
@@ -100,10 +100,10 @@ class ClickModelScorer:
             return None
         return scorer
 
-    def score(self, queries: Sequence[RankingQuery], candidates: list[list[Candidate]]) -> None:
+    def score(self, queries: Sequence[RankingQuery], candidates: list[Candidates]) -> None:
         """Score every candidate of every query in place (one model call per batch)."""
         scorer = self.usable()
-        if scorer is None or not any(candidates):
+        if scorer is None or not any(len(c) for c in candidates):
             self._fallback.score(queries, candidates)
             return
         history = self._histories(queries, scorer)
@@ -112,22 +112,21 @@ class ClickModelScorer:
         vectors = np.zeros((len(queries), width, dim), dtype=np.float32)
         features = np.zeros((len(queries), width, len(scorer.feature_names)), dtype=np.float32)
         for row, (query, user_candidates) in enumerate(zip(queries, candidates, strict=True)):
-            if not user_candidates:
+            count = len(user_candidates)
+            if not count:
                 continue
-            ids = [c.item_id for c in user_candidates]
-            vectors[row, : len(ids)] = self._replica.index.vectors(ids, fill_missing=True)
-            features[row, : len(ids)] = self._features(query, ids, float(history.event_ts[row]))
+            ids = user_candidates.item_ids.tolist()
+            vectors[row, :count] = self._replica.index.vectors_at(user_candidates.rows)
+            features[row, :count] = self._features(query, ids, float(history.event_ts[row]))
         probabilities = scorer.score(
             history.vectors, history.weights, history.age_days, history.mask, vectors, features
         )
-        names = scorer.feature_names
+        names = tuple(scorer.feature_names)
         for row, user_candidates in enumerate(candidates):
-            for column, candidate in enumerate(user_candidates):
-                candidate.score = float(probabilities[row, column])
-                candidate.features = {
-                    name: float(value)
-                    for name, value in zip(names, features[row, column], strict=True)
-                }
+            count = len(user_candidates)
+            user_candidates.scores = np.asarray(probabilities[row, :count], dtype=np.float32)
+            user_candidates.features = features[row, :count]
+            user_candidates.feature_names = names
 
     def _histories(self, queries: Sequence[RankingQuery], scorer: ClickScorer) -> _Histories:
         max_history = int(scorer.model.config.max_history)

@@ -1,15 +1,11 @@
-"""Filters: rules that remove candidates, each reporting what it removed."""
+"""Filters: rules that remove candidates, each a boolean mask over them."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from indexer.replica import IndexReplica
-from ranker.stages import Candidate, FilterResult, RankingQuery
-
-
-def _split(candidates: list[Candidate], drop: set[str]) -> FilterResult:
-    kept = [c for c in candidates if c.item_id not in drop]
-    removed = [c for c in candidates if c.item_id in drop]
-    return FilterResult(kept, removed)
+from ranker.stages import Candidates, RankingQuery
 
 
 class DuplicateCandidatesFilter:
@@ -17,16 +13,16 @@ class DuplicateCandidatesFilter:
 
     name = "duplicates"
 
-    def apply(self, query: RankingQuery, candidates: list[Candidate]) -> FilterResult:
-        """Drop repeated item ids, keeping source order."""
-        first: dict[str, Candidate] = {}
-        removed = []
-        for candidate in candidates:
-            if candidate.item_id in first:
-                removed.append(candidate)
-            else:
-                first[candidate.item_id] = candidate
-        return FilterResult(list(first.values()), removed)
+    def keep(self, query: RankingQuery, candidates: Candidates) -> np.ndarray:
+        """True at each item id's first position."""
+        kept = np.zeros(len(candidates), dtype=bool)
+        if len(candidates):
+            # Rows identify items while the replica holds them; unknown items
+            # (row -1) are left to RemovedItemsFilter.
+            _, first = np.unique(candidates.rows, return_index=True)
+            kept[first] = True
+            kept |= candidates.rows < 0
+        return kept
 
 
 class SeenItemsFilter:
@@ -34,9 +30,14 @@ class SeenItemsFilter:
 
     name = "seen"
 
-    def apply(self, query: RankingQuery, candidates: list[Candidate]) -> FilterResult:
-        """Drop items in the user's seen set."""
-        return _split(candidates, query.seen)
+    def keep(self, query: RankingQuery, candidates: Candidates) -> np.ndarray:
+        """False for items in the user's seen set."""
+        seen = query.seen
+        return np.fromiter(
+            (item_id not in seen for item_id in candidates.item_ids.tolist()),
+            dtype=bool,
+            count=len(candidates),
+        )
 
 
 class RemovedItemsFilter:
@@ -47,7 +48,6 @@ class RemovedItemsFilter:
     def __init__(self, replica: IndexReplica) -> None:
         self._replica = replica
 
-    def apply(self, query: RankingQuery, candidates: list[Candidate]) -> FilterResult:
-        """Keep only items the replica still knows."""
-        gone = {c.item_id for c in candidates if c.item_id not in self._replica}
-        return _split(candidates, gone)
+    def keep(self, query: RankingQuery, candidates: Candidates) -> np.ndarray:
+        """Keep only items the replica still holds."""
+        return self._replica.index.live_at(candidates.rows)

@@ -5,12 +5,15 @@ Order matters and is chosen on purpose:
    each fails open, so a broken source degrades a homepage instead of
    dropping it.
 2. Filters, cheapest first: duplicates and seen items are set lookups;
-   removed items need the replica.
+   removed items need the replica. Each is one boolean mask.
 3. One batched scorer call for every candidate of every user in the batch.
 4. Selectors: diversity orders the whole list (a category fills at most a few
    of the top 10), exploration swaps a few shown slots for items below the
    fold, the cut to homepage size comes next, and only what is shown gets
    explained.
+
+Candidates travel as arrays (:class:`ranker.stages.Candidates`); records are
+made only for the items that end up on the homepage.
 """
 
 from __future__ import annotations
@@ -29,7 +32,15 @@ from ranker.selectors import (
     HomepageSizeSelector,
     ReasonSelector,
 )
-from ranker.stages import Candidate, CandidateSource, Filter, RankingQuery, Scorer, Selector
+from ranker.stages import (
+    Candidate,
+    Candidates,
+    CandidateSource,
+    Filter,
+    RankingQuery,
+    Scorer,
+    Selector,
+)
 from ranker.trending import TrendingCounter
 
 log = logging.getLogger(__name__)
@@ -58,25 +69,27 @@ class RankingPipeline:
 
     def rank(self, queries: Sequence[RankingQuery]) -> list[RankedHomepage]:
         """Rank a batch of users with one call per source and one scorer call."""
-        pooled: list[list[Candidate]] = [[] for _ in queries]
+        fetched: list[list[Candidates]] = [[] for _ in queries]
         for source in self.sources:
             try:
-                fetched = source.fetch(queries, self.candidates_per_user)
+                per_user = source.fetch(queries, self.candidates_per_user)
             except Exception:
                 if not source.fail_open:
                     raise
                 log.exception("candidate source %s failed; ranking without it", source.name)
                 continue
-            for user_candidates, more in zip(pooled, fetched, strict=True):
-                user_candidates.extend(more)
+            for parts, more in zip(fetched, per_user, strict=True):
+                parts.append(more)
+        pooled = [Candidates.concat(parts) for parts in fetched]
 
         removed: list[dict[str, list[str]]] = [{} for _ in queries]
         for position, query in enumerate(queries):
             for rule in self.filters:
-                result = rule.apply(query, pooled[position])
-                pooled[position] = result.kept
-                if result.removed:
-                    removed[position][rule.name] = [c.item_id for c in result.removed]
+                keep = rule.keep(query, pooled[position])
+                if keep.all():
+                    continue
+                removed[position][rule.name] = pooled[position].item_ids[~keep].tolist()
+                pooled[position] = pooled[position].take(keep)
 
         self.scorer.score(queries, pooled)
 
@@ -85,7 +98,7 @@ class RankingPipeline:
             selected = pooled[position]
             for selector in self.selectors:
                 selected = selector.select(query, selected)
-            homepages.append(RankedHomepage(query.user_id, selected, removed[position]))
+            homepages.append(RankedHomepage(query.user_id, selected.shown(), removed[position]))
         return homepages
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 
 import numpy as np
 
 from indexer.replica import IndexReplica
-from ranker.stages import Candidate, RankingQuery
+from ranker.stages import Candidates, RankingQuery
 
 REASON_HISTORY = 10  # how many recent positive interactions a reason may cite
 EXPLORE_REASON = "something new to explore"
@@ -23,16 +23,11 @@ class HomepageSizeSelector:
     def __init__(self, size: int) -> None:
         self._size = size
 
-    def select(self, query: RankingQuery, candidates: list[Candidate]) -> list[Candidate]:
+    def select(self, query: RankingQuery, candidates: Candidates) -> Candidates:
         """The first ``size`` candidates, order unchanged."""
-        return candidates[: self._size]
-
-
-def category_key(category: str | None) -> str:
-    """The category a diversity rule counts: the first of a multi-genre label."""
-    if not category:
-        return ""
-    return category.split(",")[0].strip().lower()
+        if len(candidates) <= self._size:
+            return candidates
+        return candidates.take(np.arange(self._size))
 
 
 class DiversitySelector:
@@ -51,17 +46,15 @@ class DiversitySelector:
         self._window = window
         self._max = max_per_category
 
-    def select(self, query: RankingQuery, candidates: list[Candidate]) -> list[Candidate]:
+    def select(self, query: RankingQuery, candidates: Candidates) -> Candidates:
         """All candidates by score, re-ordered so the window respects the category cap."""
-        ranked = sorted(candidates, key=lambda c: -c.score)
-        keys = []
-        for candidate in ranked:
-            info = self._replica.info.get(candidate.item_id)
-            keys.append(category_key(info.category if info else None))
-        return [ranked[i] for i in capped_order(keys, self._window, self._max)]
+        ranked = np.argsort(-candidates.scores, kind="stable")
+        keys = self._replica.category_keys(candidates.item_ids[ranked].tolist())
+        order = np.asarray(capped_order(keys, self._window, self._max), dtype=np.int64)
+        return candidates.take(ranked[order])
 
 
-def capped_order(keys: Sequence[str], window: int, max_per_key: int) -> list[int]:
+def capped_order(keys: Sequence[Hashable], window: int, max_per_key: int) -> list[int]:
     """Re-order a best-first list so no key fills more than ``max_per_key`` of the window.
 
     Returns positions into ``keys``; empty keys are never capped. Items over the
@@ -70,7 +63,7 @@ def capped_order(keys: Sequence[str], window: int, max_per_key: int) -> list[int
     """
     chosen: list[int] = []
     deferred: list[int] = []
-    counts: dict[str, int] = {}
+    counts: dict[Hashable, int] = {}
     for position, key in enumerate(keys):
         if len(chosen) == window:
             break
@@ -79,8 +72,9 @@ def capped_order(keys: Sequence[str], window: int, max_per_key: int) -> list[int
             continue
         counts[key] = counts.get(key, 0) + 1
         chosen.append(position)
-    taken = set(chosen) | set(deferred)
-    return chosen + deferred + [p for p in range(len(keys)) if p not in taken]
+    # Every position before the stop is chosen or deferred; the rest keep their order.
+    examined = len(chosen) + len(deferred)
+    return chosen + deferred + list(range(examined, len(keys)))
 
 
 class ExplorationSelector:
@@ -97,10 +91,10 @@ class ExplorationSelector:
         self._share = share
         self._first_slot = first_slot
 
-    def select(self, query: RankingQuery, candidates: list[Candidate]) -> list[Candidate]:
+    def select(self, query: RankingQuery, candidates: Candidates) -> Candidates:
         """Swap ``share`` of the first ``size`` slots for random candidates after them."""
         shown = min(self._size, len(candidates))
-        pool = candidates[self._size :]
+        pool = range(self._size, len(candidates))
         slots = min(int(round(self._share * shown)), len(pool), shown - self._first_slot)
         if slots <= 0:
             return candidates
@@ -108,11 +102,16 @@ class ExplorationSelector:
         rng = random.Random(int.from_bytes(hashlib.blake2b(seed_text, digest_size=8).digest()))
         picks = rng.sample(pool, slots)
         positions = sorted(rng.sample(range(self._first_slot, shown), slots))
-        result = list(candidates[:shown])
-        for position, pick in zip(positions, picks, strict=True):
-            pick.reason = EXPLORE_REASON
-            result[position] = pick
-        return result
+        order = np.arange(shown)
+        order[positions] = picks
+        explored = (
+            np.zeros(len(candidates), dtype=bool)
+            if candidates.explored is None
+            else candidates.explored.copy()
+        )
+        explored[picks] = True
+        candidates.explored = explored
+        return candidates.take(order)
 
 
 class ReasonSelector:
@@ -123,29 +122,29 @@ class ReasonSelector:
     def __init__(self, replica: IndexReplica) -> None:
         self._replica = replica
 
-    def select(self, query: RankingQuery, candidates: list[Candidate]) -> list[Candidate]:
-        """Annotate ``reason`` on each candidate; order is unchanged."""
+    def select(self, query: RankingQuery, candidates: Candidates) -> Candidates:
+        """Set ``reasons``, one per candidate; order is unchanged."""
         liked = [i.item_id for i in reversed(query.history) if i.type == "click"]
         anchors = self._replica.known(dict.fromkeys(liked))[:REASON_HISTORY]
         if not anchors:
             anchors = self._replica.known(
                 dict.fromkeys(i.item_id for i in reversed(query.history) if i.type == "view")
             )[:REASON_HISTORY]
-        if not anchors or not candidates:
-            for candidate in candidates:
-                if candidate.reason != EXPLORE_REASON:
-                    candidate.reason = "trending" if candidate.source == "trending" else "for you"
-            return candidates
-        anchor_vectors = self._replica.index.vectors(anchors)
-        candidate_vectors = self._replica.index.vectors(
-            [c.item_id for c in candidates], fill_missing=True
+        count = len(candidates)
+        explored = (
+            candidates.explored.tolist() if candidates.explored is not None else [False] * count
         )
-        closest = np.argmax(candidate_vectors @ anchor_vectors.T, axis=1)
-        for candidate, anchor in zip(candidates, closest, strict=True):
-            if candidate.reason == EXPLORE_REASON:
-                continue
-            if candidate.source == "trending":
-                candidate.reason = "trending"
-            else:
-                candidate.reason = f"because you liked {self._replica.title(anchors[int(anchor)])}"
+        trending = (candidates.sources == "trending").tolist()
+        if anchors and count:
+            anchor_vectors = self._replica.index.vectors(anchors)
+            candidate_vectors = self._replica.index.vectors_at(candidates.rows)
+            closest = np.argmax(candidate_vectors @ anchor_vectors.T, axis=1).tolist()
+            liked_titles = [f"because you liked {self._replica.title(a)}" for a in anchors]
+            personal = [liked_titles[anchor] for anchor in closest]
+        else:
+            personal = ["for you"] * count
+        candidates.reasons = [
+            EXPLORE_REASON if was_explored else "trending" if is_trending else reason
+            for was_explored, is_trending, reason in zip(explored, trending, personal, strict=True)
+        ]
         return candidates

@@ -8,8 +8,9 @@ with an event lives in :class:`ranker.service.RankingService` and
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 import faust
 from faust.types import StreamT
@@ -22,6 +23,32 @@ from streams.index_feed import IndexFeed
 from streams.wire import Event, InvalidMessage, Item
 
 log = logging.getLogger(__name__)
+
+
+class Output(Protocol):
+    """Where an agent sends results: a Faust topic, or a recorder in tests."""
+
+    async def send(self, key: bytes | None = None, value: bytes | None = None) -> Any:
+        """Queue one record."""
+        ...
+
+
+class ProducerOutput:
+    """Sends raw bytes straight to the worker's Kafka producer.
+
+    Faust's ``Topic.send`` wraps each record in futures, callbacks and sensor
+    hooks; for the two records of every ranking that was a large share of the
+    worker's event-loop time (docs/benchmarks.md). Partitioning is the same:
+    the client's default partitioner on the key.
+    """
+
+    def __init__(self, app: faust.App, topic: str) -> None:
+        self._app = app
+        self._topic = topic
+
+    async def send(self, key: bytes | None = None, value: bytes | None = None) -> Any:
+        """Queue one record; returns the delivery future without awaiting it."""
+        return await self._app.producer.send(self._topic, key, value, None, None, None)
 
 
 class TableStateStore:
@@ -83,8 +110,8 @@ class PendingRankings:
 def register_ranking_agents(
     app: faust.App,
     events_topic: faust.TopicT,
-    rankings_topic: faust.TopicT,
-    served_topic: faust.TopicT,
+    rankings_topic: Output,
+    served_topic: Output,
     table: faust.Table,  # type: ignore[type-arg]
     service: RankingService,
     feed: IndexFeed,
@@ -126,11 +153,20 @@ def register_ranking_agents(
     @app.task
     async def rank_pending_users() -> None:
         await feed.ready.wait()
+        # The replica is now hundreds of thousands of long-lived objects; a
+        # full collection walking them stalled the loop ~100 ms at 100k items
+        # (the freshness p99). Collect once, then exempt them from later scans.
+        gc.collect()
+        gc.freeze()
         while True:
             await pending.has_work.wait()
             batch = pending.take(batch_size)
             try:
-                outputs = service.rank_and_log(batch)
+                # Ranked in a thread: FAISS and numpy release the GIL, so the
+                # event loop keeps applying events (and filling the next
+                # batch) meanwhile. The feed's lock keeps the replica still.
+                async with feed.lock:
+                    outputs = await asyncio.to_thread(service.rank_and_log, batch)
             except Exception:
                 # One bad batch must not stop homepages for everyone else.
                 log.exception("ranking a batch of %d users failed", len(batch))

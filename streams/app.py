@@ -22,7 +22,7 @@ from ranker.scorers import DotProductScorer
 from ranker.service import RankingService
 from ranker.stages import Scorer
 from ranker.trending import TrendingCounter
-from streams.agents import register_indexing_agent, register_ranking_agents
+from streams.agents import ProducerOutput, register_indexing_agent, register_ranking_agents
 from streams.dead_letter import DeadLetterPublisher
 from streams.index_feed import IndexFeed
 from streams.models import click_model_watcher, model_item_encoder, register_model_reload
@@ -179,8 +179,8 @@ def build_worker(settings: Settings, role: Role = "all") -> Worker:
         worker.stats = register_ranking_agents(
             app,
             raw_topic(names.events),
-            raw_topic(names.rankings),
-            raw_topic(names.served),
+            ProducerOutput(app, names.rankings),
+            ProducerOutput(app, names.served),
             table,
             ranking,
             feed,

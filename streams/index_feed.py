@@ -24,10 +24,18 @@ FETCH_RECORDS = 5000
 class IndexFeed:
     """Consumes item vectors into an :class:`IndexReplica`; ``ready`` once caught up."""
 
-    def __init__(self, bootstrap_servers: str, topic: str, replica: IndexReplica) -> None:
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topic: str,
+        replica: IndexReplica,
+        lock: asyncio.Lock | None = None,
+    ) -> None:
         self._bootstrap = bootstrap_servers
         self._topic = topic
         self._replica = replica
+        # Held while the replica changes; a ranking pass in a thread holds it too.
+        self.lock = lock or asyncio.Lock()
         self.ready = asyncio.Event()
         self.rejected = 0
 
@@ -45,8 +53,9 @@ class IndexFeed:
             await self._check_caught_up(consumer, end_offsets)
             while True:
                 batches = await consumer.getmany(timeout_ms=200, max_records=FETCH_RECORDS)
-                for records in batches.values():
-                    self._apply(records)
+                async with self.lock:
+                    for records in batches.values():
+                        self._apply(records)
                 if not self.ready.is_set() and await self._check_caught_up(consumer, end_offsets):
                     log.info(
                         "index replica caught up: %d items in %.1fs",

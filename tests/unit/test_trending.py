@@ -34,3 +34,23 @@ def test_size_is_bounded() -> None:
         counter.add(f"i{n}", "click", n)
     assert len(counter) <= 20
     assert counter.top(1)[0][0] == "i99"
+
+
+def test_top_matches_a_full_scan_through_adds_removes_and_rebases() -> None:
+    import random
+
+    rng = random.Random(5)
+    counter = TrendingCounter(half_life_s=60, max_items=400)
+    ts = 0
+    for step in range(20_000):
+        ts += rng.randrange(0, 2_000)
+        item = f"i{int(rng.paretovariate(1.2)) % 1_000}"
+        if step % 997 == 0:
+            counter.remove(item)
+        else:
+            counter.add(item, rng.choice(["click", "view"]), ts)
+        if step % 1_000 == 0:
+            scale = 2.0 ** (-(counter._latest_ms - (counter._reference_ms or 0)) / 60_000)
+            full = sorted(counter._scores.items(), key=lambda e: -e[1])[:50]
+            assert [i for i, _ in counter.top(50)] == [i for i, _ in full]
+            assert [s for _, s in counter.top(50)] == [s * scale for _, s in full]
