@@ -28,6 +28,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
             users=args.users,
             freshness_s=args.freshness_s,
             freshness_rate=args.freshness_rate,
+            sweep_rates=_sizes(args.freshness_rates),
         )
     elif args.bench == "encoder":
         from bench.encoder import run_encoder_bench
@@ -90,6 +91,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         type=float,
         default=None,
         help="e2e: live events/s for freshness (default: half the measured sustained rate)",
+    )
+    bench.add_argument(
+        "--freshness-rates",
+        default="",
+        help="e2e: also measure freshness at these live events/s (comma-separated), "
+        "e.g. 50,100,200, to find the highest rate within the p99 target",
     )
     bench.add_argument(
         "--limit", type=int, default=None, help="encoder: encode at most N of the real texts"

@@ -7,8 +7,12 @@
    the events they answer).
 3. At half that rate, produce live events and time each one from produce to
    the consumption of the first ranking of its user that accounts for it.
-4. Baseline, same run, same events topic: an aiokafka consumer group that
-   forwards every event to an output topic (consume → produce, nothing else).
+   Optionally also at fixed rates (``--freshness-rates``), to find the
+   highest rate that keeps p99 under the target.
+4. Baselines, same run, same events topic: an aiokafka consumer group that
+   forwards every event to an output topic (consume → produce, nothing else),
+   and a bare Faust worker that keeps the same per-user state table and
+   forwards (bench/faust_baseline.py): the framework's own ceiling here.
 """
 
 from __future__ import annotations
@@ -17,8 +21,11 @@ import asyncio
 import logging
 import time
 from collections import defaultdict, deque
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+from bench.faust_baseline import output_topic
 from bench.live import (
     OutputRecord,
     bench_broker,
@@ -32,8 +39,9 @@ from bench.live import (
     synthetic_events,
 )
 from bench.report import BenchResult, Ratio, percentiles
+from streams.admin import create_topics
 from streams.settings import Settings, load_settings
-from streams.topics import TopicNames
+from streams.topics import TopicNames, TopicSpec
 from streams.wire import Event, InvalidMessage, Ranking
 
 log = logging.getLogger(__name__)
@@ -44,6 +52,7 @@ TARGET_EVENTS_PER_S = 2000.0
 TARGET_FRACTION = 0.5
 TARGET_P99_MS = 50.0
 START_TIMEOUT_S = 600.0
+FAUST_BASELINE = ("bench.faust_baseline", "worker", "--loglevel", "warning")
 
 
 def ranking_points(records: list[OutputRecord], prefix: str) -> list[tuple[int, int]]:
@@ -108,13 +117,21 @@ async def passthrough(
 
 
 async def measure_freshness(
-    settings: Settings, rate: float, seconds: float, users: int, items: int
+    settings: Settings,
+    rate: float,
+    seconds: float,
+    users: int,
+    items: int,
+    prefix: str = LIVE_PREFIX,
 ) -> list[float]:
-    """Produce at ``rate`` for ``seconds``; latency (ms) of each event to its user's ranking."""
+    """Produce at ``rate`` for ``seconds``; latency (ms) of each event to its user's ranking.
+
+    Each call needs its own ``prefix``: the worker drops repeated event ids.
+    """
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
     topics = TopicNames.from_settings(settings)
-    events = synthetic_events(int(rate * seconds), users, items, seed=11, prefix=LIVE_PREFIX)
+    events = synthetic_events(int(rate * seconds), users, items, seed=11, prefix=prefix)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False
     )
@@ -155,7 +172,7 @@ async def measure_freshness(
                     if record.value is None:
                         continue
                     ranking = Ranking.decode(record.value)
-                    seq = event_sequence(ranking.source_event_id, LIVE_PREFIX)
+                    seq = event_sequence(ranking.source_event_id, prefix)
                     queue = pending.get(ranking.user_id)
                     if seq is None or not queue:
                         continue
@@ -183,8 +200,10 @@ def run_catalog(
     freshness_s: float,
     log_dir: Path,
     freshness_rate: float | None = None,
-) -> dict[str, float]:
-    """One catalog size: drain rate, freshness at half of it, and the passthrough baseline."""
+    sweep_rates: Sequence[float] = (),
+) -> dict[str, Any]:
+    """One catalog size: drain rate, freshness at half of it (and at ``sweep_rates``),
+    and both baselines."""
     run = fresh_settings(bootstrap, settings.data_dir / "bench", partitions=settings.partitions)
     topics = TopicNames.from_settings(run)
     log.info("catalog of %d items on %s*", items, run.topic_prefix)
@@ -193,6 +212,7 @@ def run_catalog(
     produce_s = asyncio.run(produce_events(bootstrap, topics.events, events))
     log.info("backlog of %d events produced in %.1fs", backlog, produce_s)
 
+    sweep: list[dict[str, float]] = []
     with running_workers(run, 1, log_dir / run.topic_prefix.rstrip(".")):
         records = asyncio.run(
             read_topic(bootstrap, topics.rankings, run.partitions, 10**9, timeout_s=START_TIMEOUT_S)
@@ -202,28 +222,70 @@ def run_catalog(
         log.info("pipeline drained at %.0f events/s (%d rankings)", events_per_s, len(points))
         live_rate = freshness_rate or events_per_s / 2
         latencies = asyncio.run(measure_freshness(run, live_rate, freshness_s, users, items))
+        for number, rate in enumerate(sweep_rates):
+            sampled = asyncio.run(
+                measure_freshness(run, rate, freshness_s, users, items, f"{LIVE_PREFIX}{number}")
+            )
+            sweep.append(_freshness_row(rate, sampled))
+            log.info("freshness at %.0f events/s: %s", rate, sweep[-1])
 
-    target = topics.rankings.replace("rankings", "passthrough")
-    from streams.admin import create_topics
-    from streams.topics import TopicSpec
-
-    create_topics(run, [TopicSpec(target, run.partitions, {})])
-    asyncio.run(passthrough(run, topics.events, target, backlog, timeout_s=300))
-    forwarded = asyncio.run(read_topic(bootstrap, target, run.partitions, backlog, timeout_s=120))
-    passthrough_per_s = drain_rate(forwarded_points(forwarded, BACKLOG_PREFIX))
-    log.info("passthrough drained at %.0f events/s", passthrough_per_s)
-    latency = percentiles(latencies)
+    passthrough_per_s = run_passthrough(run, bootstrap, backlog)
+    faust_per_s = run_faust_baseline(run, bootstrap, backlog, log_dir)
+    fresh = _freshness_row(live_rate, latencies)
     return {
         "catalog_items": items,
         "events_per_s": round(events_per_s, 1),
         "passthrough_events_per_s": round(passthrough_per_s, 1),
+        "faust_table_events_per_s": round(faust_per_s, 1),
         "rankings_per_event": round(len(points) / backlog, 3),
-        "freshness_rate_events_per_s": round(live_rate, 1),
-        "freshness_samples": len(latencies),
-        "freshness_ms_p50": round(latency[50], 1),
-        "freshness_ms_p95": round(latency[95], 1),
-        "freshness_ms_p99": round(latency[99], 1),
+        "freshness_rate_events_per_s": fresh["rate_events_per_s"],
+        "freshness_samples": fresh["samples"],
+        "freshness_ms_p50": fresh["p50_ms"],
+        "freshness_ms_p95": fresh["p95_ms"],
+        "freshness_ms_p99": fresh["p99_ms"],
+        "freshness_sweep": sweep,
     }
+
+
+def _freshness_row(rate: float, latencies: list[float]) -> dict[str, float]:
+    latency = percentiles(latencies)
+    return {
+        "rate_events_per_s": round(rate, 1),
+        "samples": len(latencies),
+        "p50_ms": round(latency[50], 1),
+        "p95_ms": round(latency[95], 1),
+        "p99_ms": round(latency[99], 1),
+    }
+
+
+def run_passthrough(run: Settings, bootstrap: str, backlog: int) -> float:
+    """Drain rate of a bare aiokafka consume → produce loop over the backlog."""
+    target = TopicNames.from_settings(run).rankings.replace("rankings", "passthrough")
+    create_topics(run, [TopicSpec(target, run.partitions, {})])
+    events_topic = TopicNames.from_settings(run).events
+    asyncio.run(passthrough(run, events_topic, target, backlog, timeout_s=300))
+    forwarded = asyncio.run(read_topic(bootstrap, target, run.partitions, backlog, timeout_s=120))
+    rate = drain_rate(forwarded_points(forwarded, BACKLOG_PREFIX))
+    log.info("passthrough drained at %.0f events/s", rate)
+    return rate
+
+
+def run_faust_baseline(run: Settings, bootstrap: str, backlog: int, log_dir: Path) -> float:
+    """Drain rate of a bare Faust worker with the pipeline's state table (no ranking)."""
+    baseline = run.model_copy(
+        update={"app_id": f"{run.app_id}-faust-baseline", "data_dir": run.data_dir / "faust"}
+    )
+    target = output_topic(baseline)
+    create_topics(baseline, [TopicSpec(target, run.partitions, {})])
+    with running_workers(
+        baseline, 1, log_dir / f"{run.topic_prefix.rstrip('.')}-faust", FAUST_BASELINE
+    ):
+        forwarded = asyncio.run(
+            read_topic(bootstrap, target, run.partitions, backlog, timeout_s=START_TIMEOUT_S)
+        )
+    rate = drain_rate(forwarded_points(forwarded, BACKLOG_PREFIX))
+    log.info("Faust + table baseline drained at %.0f events/s", rate)
+    return rate
 
 
 def run_e2e_bench(
@@ -233,6 +295,7 @@ def run_e2e_bench(
     users: int = 20_000,
     freshness_s: float = 20.0,
     freshness_rate: float | None = None,
+    sweep_rates: Sequence[float] = (),
     log_dir: Path | None = None,
 ) -> BenchResult:
     """Run every catalog size on one broker; the largest size's figures are the headline keys."""
@@ -243,7 +306,15 @@ def run_e2e_bench(
         for items in catalogs:
             rows.append(
                 run_catalog(
-                    settings, bootstrap, items, backlog, users, freshness_s, log_dir, freshness_rate
+                    settings,
+                    bootstrap,
+                    items,
+                    backlog,
+                    users,
+                    freshness_s,
+                    log_dir,
+                    freshness_rate,
+                    sweep_rates,
                 )
             )
     result = BenchResult("e2e")
@@ -255,6 +326,13 @@ def run_e2e_bench(
                 row["events_per_s"],
                 row["passthrough_events_per_s"],
                 target=TARGET_FRACTION,
+            )
+        )
+        result.ratios.append(
+            Ratio(
+                f"pipeline / Faust+table baseline events/s ({row['catalog_items']} items)",
+                row["events_per_s"],
+                row["faust_table_events_per_s"],
             )
         )
     result.ratios.append(
@@ -275,6 +353,13 @@ def run_e2e_bench(
     )
     result.figures.update(headline)
     result.figures["catalogs"] = rows
+    within = [
+        row["rate_events_per_s"]
+        for row in headline["freshness_sweep"]
+        if row["samples"] and row["p99_ms"] <= TARGET_P99_MS
+    ]
+    if headline["freshness_sweep"]:
+        result.figures["highest_rate_with_p99_within_target"] = max(within, default=0.0)
     result.notes.append(
         f"backlog {backlog} events over {users} users (70% clicks, 30% views); catalog = real BERT "
         "vectors of MSN+MovieLens items plus noise, produced straight to item-vectors"

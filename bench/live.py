@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 BENCH_ENCODER_VERSION = "bench-derived"
 READY_TIMEOUT_S = 300.0
+RANKING_WORKER = ("streams.cli", "worker", "--role", "ranker", "--loglevel", "warning")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,9 +95,12 @@ def worker_env(settings: Settings, extra: dict[str, str] | None = None) -> dict[
 
 @contextmanager
 def running_workers(
-    settings: Settings, count: int, log_dir: Path
+    settings: Settings, count: int, log_dir: Path, module_args: Sequence[str] = RANKING_WORKER
 ) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """``count`` real ranking workers in one consumer group; stopped (SIGTERM) on exit."""
+    """``count`` real workers in one consumer group; stopped (SIGTERM) on exit.
+
+    ``module_args`` is what follows ``python -m``: a ranking worker by default.
+    """
     log_dir.mkdir(parents=True, exist_ok=True)
     processes: list[subprocess.Popen[bytes]] = []
     handles = []
@@ -107,16 +111,7 @@ def running_workers(
             env = worker_env(settings, {"HOMEFEED_DATA_DIR": str(settings.data_dir / f"w{number}")})
             processes.append(
                 subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "streams.cli",
-                        "worker",
-                        "--role",
-                        "ranker",
-                        "--loglevel",
-                        "warning",
-                    ],
+                    [sys.executable, "-m", *module_args],
                     cwd=REPO_ROOT,
                     env=env,
                     stdout=handle,
