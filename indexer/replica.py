@@ -98,6 +98,10 @@ class IndexReplica:
         """The ids among ``item_ids`` that the replica has vectors for, in order."""
         return [item_id for item_id in item_ids if item_id in self.info]
 
+    def category_key_of(self, item_id: str) -> str:
+        """The diversity key of one item ("" when unknown or uncategorised)."""
+        return self._category_keys.get(item_id, "")
+
     def category_keys(self, item_ids: Iterable[str]) -> list[str]:
         """The diversity key of each item ("" when unknown or uncategorised)."""
         get = self._category_keys.get

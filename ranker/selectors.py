@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 
 import numpy as np
 
@@ -49,9 +49,26 @@ class DiversitySelector:
     def select(self, query: RankingQuery, candidates: Candidates) -> Candidates:
         """All candidates by score, re-ordered so the window respects the category cap."""
         ranked = np.argsort(-candidates.scores, kind="stable")
-        keys = self._replica.category_keys(candidates.item_ids[ranked].tolist())
+        keys = _LazyKeys(self._replica, candidates.item_ids[ranked].tolist())
         order = np.asarray(capped_order(keys, self._window, self._max), dtype=np.int64)
         return candidates.take(ranked[order])
+
+
+class _LazyKeys(Sequence[str]):
+    """Category keys looked up only as far as the cap walks (usually just past the window)."""
+
+    def __init__(self, replica: IndexReplica, item_ids: list[str]) -> None:
+        self._replica = replica
+        self._item_ids = item_ids
+
+    def __len__(self) -> int:
+        return len(self._item_ids)
+
+    def __getitem__(self, position: int) -> str:  # type: ignore[override]
+        return self._replica.category_key_of(self._item_ids[position])
+
+    def __iter__(self) -> Iterator[str]:
+        return map(self._replica.category_key_of, self._item_ids)
 
 
 def capped_order(keys: Sequence[Hashable], window: int, max_per_key: int) -> list[int]:

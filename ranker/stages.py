@@ -99,7 +99,19 @@ class Candidates:
         """One record per candidate, for publishing (only what made the homepage)."""
         count = len(self)
         reasons = self.reasons if self.reasons is not None else [""] * count
-        feature_rows = self.features.tolist() if self.features is not None else [[]] * count
+        if self.features is None:
+            return [
+                Candidate(item_id, source, retrieval, score, reason)
+                for item_id, source, retrieval, score, reason in zip(
+                    self.item_ids.tolist(),
+                    self.sources.tolist(),
+                    self.retrieval_scores.tolist(),
+                    self.scores.tolist(),
+                    reasons,
+                    strict=True,
+                )
+            ]
+        feature_rows = self.features.tolist()
         return [
             Candidate(
                 item_id,
