@@ -52,7 +52,7 @@ TARGET_EVENTS_PER_S = 2000.0
 TARGET_FRACTION = 0.5
 TARGET_P99_MS = 50.0
 START_TIMEOUT_S = 600.0
-FAUST_BASELINE = ("bench.faust_baseline", "worker", "--loglevel", "warning")
+FAUST_BASELINE = ("bench.faust_baseline",)
 
 
 def ranking_points(records: list[OutputRecord], prefix: str) -> list[tuple[int, int]]:
