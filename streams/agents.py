@@ -84,6 +84,9 @@ class PendingRankings:
         self.has_work = asyncio.Event()
         self.has_room = asyncio.Event()
         self.has_room.set()
+        # Users forgotten since the last take: a batch being ranked when the
+        # forget arrived must not publish their homepage after the tombstone.
+        self.forgotten_since_take: set[str] = set()
 
     def add(self, event: Event, state: UserState) -> None:
         """Queue (or refresh) a user's ranking request."""
@@ -96,11 +99,13 @@ class PendingRankings:
     def discard(self, user_id: str) -> None:
         """Drop a queued request (the user was forgotten)."""
         self._pending.pop(user_id, None)
+        self.forgotten_since_take.add(user_id)
 
     def take(self, size: int) -> list[tuple[Event, UserState]]:
         """Remove and return up to ``size`` oldest requests."""
         users = list(self._pending)[:size]
         batch = [self._pending.pop(user) for user in users]
+        self.forgotten_since_take = set()
         if not self._pending:
             self.has_work.clear()
         if len(self._pending) < self._limit:
@@ -187,6 +192,8 @@ def register_ranking_agents(
                 log.exception("ranking a batch of %d users failed", len(batch))
                 continue
             for ranking, served in outputs:
+                if ranking.user_id in pending.forgotten_since_take:
+                    continue
                 key = ranking.user_id.encode()
                 await rankings_topic.send(key=key, value=ranking.encode())
                 await served_topic.send(key=key, value=served.encode())

@@ -96,3 +96,21 @@ def test_forget_event_deletes_state_and_tombstones_the_ranking(tmp_path: Path) -
         assert rankings.sent[-1] == (b"u1", None)
 
     asyncio.run(scenario())
+
+
+def test_a_user_forgotten_while_their_batch_ranks_is_not_published() -> None:
+    from streams.agents import PendingRankings
+
+    async def scenario() -> None:
+        pending = PendingRankings(limit=8)
+        pending.add(make_event("u1", "i1"), UserState())
+        pending.add(make_event("u2", "i1"), UserState())
+        batch = pending.take(8)
+        assert [event.user_id for event, _ in batch] == ["u1", "u2"]
+        pending.discard("u1")  # the forget arrives while the batch is in the ranking thread
+        assert pending.forgotten_since_take == {"u1"}
+        pending.add(make_event("u1", "i2"), UserState())  # a new visit after the forget
+        assert [event.user_id for event, _ in pending.take(8)] == ["u1"]
+        assert pending.forgotten_since_take == set()
+
+    asyncio.run(scenario())
