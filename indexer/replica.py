@@ -102,11 +102,6 @@ class IndexReplica:
         """The diversity key of one item ("" when unknown or uncategorised)."""
         return self._category_keys.get(item_id, "")
 
-    def category_keys(self, item_ids: Iterable[str]) -> list[str]:
-        """The diversity key of each item ("" when unknown or uncategorised)."""
-        get = self._category_keys.get
-        return [get(item_id, "") for item_id in item_ids]
-
     def title(self, item_id: str) -> str:
         """Title of an item, or its id when unknown."""
         info = self.info.get(item_id)
