@@ -24,10 +24,11 @@ class FaissCandidateSource:
         """ANN candidates, excluding what each user has already seen."""
         results = [Candidates.empty() for _ in queries]
         with_vector = [i for i, query in enumerate(queries) if query.user_vector is not None]
-        if not with_vector or len(self._replica) == 0:
+        vectors = [query.user_vector for query in queries if query.user_vector is not None]
+        if not vectors or len(self._replica) == 0:
             return results
         index = self._replica.index
-        matrix = np.stack([queries[i].user_vector for i in with_vector]).astype(np.float32)
+        matrix = np.stack(vectors).astype(np.float32)
         exclude = [queries[i].seen for i in with_vector]
         hits = index.search_rows(matrix, limit, exclude=exclude)
         for position, (rows, similarities) in zip(with_vector, hits, strict=True):

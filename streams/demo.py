@@ -16,7 +16,14 @@ from pathlib import Path
 from indexer.datasets import load_dataset
 from streams.admin import create_topics, topic_size
 from streams.broker import LocalBroker
-from streams.processes import child_env, fresh_namespace, spawn, stop, wait_for_vectors
+from streams.processes import (
+    child_env,
+    fresh_namespace,
+    interrupt_on_sigterm,
+    spawn,
+    stop,
+    wait_for_vectors,
+)
 from streams.settings import Settings
 from streams.topics import TopicNames
 from streams.watch import watch
@@ -37,7 +44,8 @@ def _report(settings: Settings, topics: TopicNames, seconds: float) -> None:
 
 
 def run_demo(base: Settings, data: Path, *, rate: float, limit: int | None, show: int) -> int:
-    """Run the demo until Ctrl-C; returns the exit code."""
+    """Run the demo until Ctrl-C or SIGTERM; returns the exit code."""
+    interrupt_on_sigterm()
     settings = fresh_namespace(base, "demo")
     topics = TopicNames.from_settings(settings)
     logs = settings.data_dir / "logs"

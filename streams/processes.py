@@ -81,3 +81,16 @@ def wait_for_vectors(bootstrap: str, topic: str, expected: int, timeout_s: float
         time.sleep(1.0)
     log.warning("only %d of %d item vectors after %.0fs", count, expected, timeout_s)
     return count
+
+
+def interrupt_on_sigterm() -> None:
+    """Treat SIGTERM (``kill``, ``docker stop``) like Ctrl-C in this process.
+
+    Python's default SIGTERM handling exits at once, skipping ``finally``
+    blocks, which left the demo's broker, worker and service running.
+    """
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
