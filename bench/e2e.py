@@ -260,10 +260,10 @@ def _freshness_row(rate: float, latencies: list[float]) -> dict[str, float]:
 
 def run_passthrough(run: Settings, bootstrap: str, backlog: int) -> float:
     """Drain rate of a bare aiokafka consume → produce loop over the backlog."""
-    target = TopicNames.from_settings(run).rankings.replace("rankings", "passthrough")
+    topics = TopicNames.from_settings(run)
+    target = topics.rankings.replace("rankings", "passthrough")
     create_topics(run, [TopicSpec(target, run.partitions, {})])
-    events_topic = TopicNames.from_settings(run).events
-    asyncio.run(passthrough(run, events_topic, target, backlog, timeout_s=300))
+    asyncio.run(passthrough(run, topics.events, target, backlog, timeout_s=300))
     forwarded = asyncio.run(read_topic(bootstrap, target, run.partitions, backlog, timeout_s=120))
     rate = drain_rate(forwarded_points(forwarded, BACKLOG_PREFIX))
     log.info("passthrough drained at %.0f events/s", rate)

@@ -16,13 +16,13 @@ import faust
 from faust.types import StreamT
 
 from ranker.state import UserState
+from streams.agents import ProducerOutput, TableStateStore
 from streams.app import create_app, user_state_table
 from streams.settings import Settings, load_settings
 from streams.topics import TopicNames
 from streams.wire import Event, InvalidMessage
 
 OUTPUT_SUFFIX = "faust-baseline"
-HISTORY_SIZE, SEEN_SIZE = 50, 200  # the pipeline's defaults
 
 
 def output_topic(settings: Settings) -> str:
@@ -40,8 +40,9 @@ def create_baseline_app(settings: Settings) -> faust.App:
         key_serializer="raw",
         value_serializer="raw",
     )
-    table = user_state_table(app, settings.partitions)
-    target = output_topic(settings)
+    # The pipeline's own table adapter and output, so the baseline costs what they cost.
+    store = TableStateStore(user_state_table(app, settings.partitions))
+    forward = ProducerOutput(app, output_topic(settings))
 
     @app.agent(events, name="bench.faust-baseline")
     async def update_and_forward(stream: StreamT) -> None:  # type: ignore[type-arg]
@@ -51,19 +52,18 @@ def create_baseline_app(settings: Settings) -> faust.App:
                 user_event = Event.decode(raw)
             except InvalidMessage:
                 continue
-            key = user_event.user_id.encode()
-            state = UserState.decode(table.get(key))
+            state = UserState.decode(store.get(user_event.user_id))
             state.apply(
                 user_event.event_id,
                 user_event.type,
                 user_event.item_id,
                 user_event.ts,
-                history_size=HISTORY_SIZE,
-                seen_size=SEEN_SIZE,
+                history_size=settings.history_size,
+                seen_size=settings.seen_size,
                 position=(event.message.partition, event.message.offset),
             )
-            table[key] = state.encode()
-            await app.producer.send(target, key, raw, None, None, None)
+            store.put(user_event.user_id, state.encode())
+            await forward.send(key=user_event.user_id.encode(), value=raw)
 
     return app
 
