@@ -49,7 +49,7 @@ def bench_broker(settings: Settings) -> Iterator[str]:
     if settings.kafka_bootstrap:
         yield settings.kafka_bootstrap
         return
-    from streams.broker import LocalBroker, free_ports
+    from deploy.kafka import LocalBroker, free_ports
 
     port, controller_port = free_ports(2)
     with tempfile.TemporaryDirectory(prefix="homefeed-bench-kafka-") as folder:

@@ -15,11 +15,11 @@ import numpy as np
 
 from indexer.replica import IndexReplica
 from ranker.interest import pool_interest, recency_weights
-from ranker.pipeline import RankingPipeline
+from ranker.pipeline.stage_list import RankingPipeline
 
 if TYPE_CHECKING:
-    from ranker.click_scorer import LiveItemStats
-from ranker.stages import RankingQuery
+    from ranker.pipeline.click_model_scorer import LiveItemStats
+from ranker.pipeline.stages import RankingQuery
 from ranker.state import INTERACTION_WEIGHTS, UserState
 from ranker.trending import TrendingCounter
 from streams.wire import Event, RankedItem, Ranking, Served, ServedItem, now_ms

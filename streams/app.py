@@ -16,16 +16,16 @@ import msgpack
 from indexer.index import ItemIndex
 from indexer.replica import IndexReplica
 from indexer.service import IndexingService, ItemEncoder
-from ranker.click_scorer import ClickModelScorer, LiveItemStats
-from ranker.pipeline import build_pipeline
-from ranker.scorers import DotProductScorer
+from ranker.pipeline.click_model_scorer import ClickModelScorer, LiveItemStats
+from ranker.pipeline.scorers import DotProductScorer
+from ranker.pipeline.stage_list import build_pipeline
+from ranker.pipeline.stages import Scorer
 from ranker.service import RankingService
-from ranker.stages import Scorer
 from ranker.trending import TrendingCounter
 from streams.agents import ProducerOutput, register_indexing_agent, register_ranking_agents
 from streams.dead_letter import DeadLetterPublisher
 from streams.index_feed import IndexFeed
-from streams.models import click_model_watcher, model_item_encoder, register_model_reload
+from streams.model_reload import click_model_watcher, model_item_encoder, register_model_reload
 from streams.settings import Settings
 from streams.topics import TopicNames
 from streams.wire import SCHEMA_VERSION, now_ms

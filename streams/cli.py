@@ -20,13 +20,13 @@ log = logging.getLogger("homefeed")
 
 # Modules that contribute subcommands: each defines ``add_parsers(subparsers)``
 # and keeps its heavy imports inside the command functions, so --help stays fast.
-COMMAND_MODULES: tuple[str, ...] = ("streams.homepage.cli", "ranker.cli", "bench.cli")
+COMMAND_MODULES: tuple[str, ...] = ("streams.homepage.cli", "streams.model_cli", "bench.cli")
 
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "movielens-ml-latest-small"
 
 
 def _broker(settings: Settings) -> object:
-    from streams.broker import LocalBroker
+    from deploy.kafka import LocalBroker
 
     return LocalBroker(data_dir=settings.data_dir / "kafka", port=settings.local_kafka_port)
 

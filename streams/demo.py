@@ -13,9 +13,9 @@ import sys
 import time
 from pathlib import Path
 
+from deploy.kafka import LocalBroker
 from indexer.datasets import load_dataset
 from streams.admin import create_topics, topic_size
-from streams.broker import LocalBroker
 from streams.processes import (
     child_env,
     fresh_namespace,

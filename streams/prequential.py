@@ -1,11 +1,8 @@
-"""Prequential evaluation: replay a log through the live pipeline, score each next click.
+"""Prequential evaluation on the broker: replay a log through a live worker, then score it.
 
-For every positive event (a click) we ask: was that item in the top 10 of the
-homepage the user had just before it? "Just before" is the newest ranking
-whose source event came earlier in that user's sequence; a user with no
-ranking yet sees trending, as the homepage service would show them. The
-trending baseline is scored on the same stream with the same decayed counts
-the workers use.
+This module starts what the replay needs (broker unless external, topics,
+a worker, the catalog) and collects the rankings; the scoring itself is
+:func:`ranker.eval.prequential.score_stream`.
 """
 
 from __future__ import annotations
@@ -14,107 +11,20 @@ import asyncio
 import logging
 import time
 from bisect import bisect_left
-from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
+from deploy.kafka import LocalBroker
 from indexer.datasets import Dataset, load_dataset
-from ranker.trending import TrendingCounter
+from ranker.eval.prequential import PrequentialResult, score_stream
 from streams.admin import create_topics
-from streams.broker import LocalBroker
 from streams.follow import decoded_rankings, whole_topic_consumer
 from streams.processes import child_env, fresh_namespace, spawn, stop, wait_for_vectors
 from streams.replay import make_producer, publish_events, publish_items
 from streams.settings import Settings
 from streams.topics import TopicNames
-from streams.wire import Event, Ranking
+from streams.wire import Ranking
 
 log = logging.getLogger(__name__)
-
-TOP_K = 10
-
-
-@dataclass(frozen=True, slots=True)
-class PrequentialResult:
-    """HitRate@10 over the stream for the pipeline and for trending."""
-
-    events: int
-    positives: int
-    pipeline_hits: int
-    trending_hits: int
-    cold_start_positives: int
-    model_versions: tuple[str, ...]
-    seconds: float
-
-    def to_dict(self) -> dict[str, object]:
-        """JSON-ready figures."""
-        return {
-            "events": self.events,
-            "positives": self.positives,
-            "hit@10_pipeline": self.pipeline_hits / max(1, self.positives),
-            "hit@10_trending": self.trending_hits / max(1, self.positives),
-            "cold_start_positives": self.cold_start_positives,
-            "model_versions": list(self.model_versions),
-            "seconds": round(self.seconds, 1),
-        }
-
-
-def score_stream(
-    events: Sequence[Event],
-    rankings: Sequence[Ranking],
-    *,
-    trending_half_life_s: float,
-    k: int = TOP_K,
-    score_from_ms: int = 0,
-) -> PrequentialResult:
-    """Score each click against the homepage its user had just before it.
-
-    Only clicks at or after ``score_from_ms`` are scored; earlier events only
-    build state and counts.
-    """
-    position: dict[str, int] = {}  # event id -> index in its user's sequence
-    per_user_count: dict[str, int] = defaultdict(int)
-    for event in events:
-        position[event.event_id] = per_user_count[event.user_id]
-        per_user_count[event.user_id] += 1
-    # For each user, rankings ordered by the sequence position of their source event.
-    by_user: dict[str, list[tuple[int, list[str]]]] = defaultdict(list)
-    for ranking in rankings:
-        source = position.get(ranking.source_event_id or "")
-        if source is not None:
-            by_user[ranking.user_id].append((source, [i.item_id for i in ranking.items[:k]]))
-    for entries in by_user.values():
-        entries.sort(key=lambda entry: entry[0])
-
-    trending = TrendingCounter(trending_half_life_s)
-    cursor: dict[str, int] = defaultdict(int)
-    latest: dict[str, list[str]] = {}
-    positives = pipeline_hits = trending_hits = cold = 0
-    seen_count: dict[str, int] = defaultdict(int)
-    for event in events:
-        user, index = event.user_id, seen_count[event.user_id]
-        entries = by_user.get(user, [])
-        # Advance to the newest ranking made from an event before this one.
-        while cursor[user] < len(entries) and entries[cursor[user]][0] < index:
-            latest[user] = entries[cursor[user]][1]
-            cursor[user] += 1
-        hot = [item for item, _ in trending.top(k)]
-        if event.type == "click" and event.item_id is not None and event.ts >= score_from_ms:
-            positives += 1
-            shown = latest.get(user)
-            if shown is None:
-                cold += 1
-                shown = hot
-            pipeline_hits += event.item_id in shown
-            trending_hits += event.item_id in hot
-        if event.item_id is not None:
-            trending.add(event.item_id, event.type, event.ts)
-        seen_count[user] += 1
-    versions = tuple(sorted({r.model_version for r in rankings}))
-    return PrequentialResult(
-        len(events), positives, pipeline_hits, trending_hits, cold, versions, 0.0
-    )
 
 
 async def _collect_rankings(

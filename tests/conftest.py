@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from streams.broker import LocalBroker, free_ports
+from deploy.kafka import LocalBroker, free_ports
 from streams.settings import Settings
 
 

@@ -21,8 +21,8 @@ import httpx
 import numpy as np
 import pytest
 
+from deploy.kafka import free_ports
 from streams.admin import topic_size
-from streams.broker import free_ports
 from streams.settings import REPO_ROOT
 from streams.wire import ItemVector
 from tests.factories import make_event, msn_items

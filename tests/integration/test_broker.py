@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 
-from streams.broker import LocalBroker, free_ports
+from deploy.kafka import LocalBroker, free_ports
 
 pytestmark = pytest.mark.integration
 

@@ -13,9 +13,9 @@ from transformers import AutoTokenizer
 
 from indexer.datasets import load_movielens_items
 from indexer.encoder import default_model_dir
-from ranker.artifacts import WEIGHTS_FILE, save_artifact
-from ranker.click_model import ClickModelConfig
-from ranker.train import TrainConfig, prepare, train_click_model
+from ranker.model.artifacts import WEIGHTS_FILE, save_artifact
+from ranker.model.click_model import ClickModelConfig
+from ranker.training.train import TrainConfig, prepare, train_click_model
 from streams.wire import ItemVector
 from tests.factories import make_event
 from tests.integration.test_pipeline import rankings_for

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import uvicorn
 
-from streams.broker import free_ports
+from deploy.kafka import free_ports
 from streams.homepage.app import build_app
 from streams.wire import Event, ItemVector, RankedItem, Ranking, now_ms
 from tests.live import LiveEnv, TopicReader, fresh_env, produce, wait_for

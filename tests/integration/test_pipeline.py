@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ranker.selectors import EXPLORE_REASON
+from ranker.pipeline.selectors import EXPLORE_REASON
 from streams.admin import topic_size
 from streams.wire import DeadLetter, Item, Ranking
 from tests.factories import make_event, msn_items

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from kafka import KafkaProducer
 
+from deploy.kafka import LocalBroker, free_ports
 from streams.admin import topic_size
-from streams.broker import LocalBroker, free_ports
 from streams.follow import decoded_rankings
 from streams.settings import Settings
 from streams.wire import Event, Item

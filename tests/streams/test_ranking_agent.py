@@ -8,7 +8,7 @@ import numpy as np
 
 from indexer.index import ItemIndex
 from indexer.replica import IndexReplica
-from ranker.pipeline import build_pipeline
+from ranker.pipeline.stage_list import build_pipeline
 from ranker.service import RankingService
 from ranker.state import UserState
 from ranker.trending import TrendingCounter

@@ -3,17 +3,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ranker.click_data import (
-    TEST,
-    TRAIN,
-    VAL,
-    item_text,
-    load_movielens,
-    make_split,
-    release_year,
-)
-from ranker.click_features import ItemStats, UserSequences
-from ranker.training_data import build_examples
+from ranker.model.features import ItemStats
+from ranker.model.item_text import item_text, release_year
+from ranker.training.data import TEST, TRAIN, VAL, load_movielens, make_split
+from ranker.training.examples import build_examples
+from ranker.training.histories import UserSequences
 from tests.unit.click_factory import write_taste_folder
 
 

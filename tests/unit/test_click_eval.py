@@ -63,7 +63,7 @@ def test_eval_refuses_a_model_trained_for_another_protocol(workspace: Path,
 
 
 def _recomputed(recs_path: Path) -> tuple[float, float, int]:
-    """Hit@10 and NDCG@10 from recs.jsonl alone, written independently of ranker.metrics."""
+    """Hit@10 and NDCG@10 from recs.jsonl alone, written independently of ranker.eval.metrics."""
     hits, gains, users = 0.0, 0.0, 0
     for line in recs_path.read_text().splitlines():
         record = json.loads(line)

@@ -4,11 +4,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ranker.artifacts import ClickScorer, save_artifact
-from ranker.click_data import item_text
-from ranker.click_features import FEATURE_NAMES
-from ranker.click_model import ClickModelConfig
-from ranker.train import TrainConfig, prepare, train_click_model
+from ranker.model.artifacts import ClickPredictor, save_artifact
+from ranker.model.click_model import ClickModelConfig
+from ranker.model.features import FEATURE_NAMES
+from ranker.model.item_text import item_text
+from ranker.training.train import TrainConfig, prepare, train_click_model
 from tests.unit.click_factory import write_taste_folder
 
 TINY = TrainConfig(epochs=2, examples_per_epoch=192, batch_size=32, negatives=3, val_lists=200,
@@ -48,7 +48,7 @@ def test_training_learns_which_items_users_click(
 
 
 def test_scorer_prefers_the_users_genre(artifact: Path) -> None:
-    scorer = ClickScorer.load(artifact)
+    scorer = ClickPredictor.load(artifact)
     assert scorer.model_version.startswith("click-")
     texts = [item_text(f"The ghost horror tale {n}", "Horror", None) for n in range(4)]
     texts += [item_text("The laughs comedy tale 20", "Comedy", None),
@@ -67,7 +67,7 @@ def test_scorer_prefers_the_users_genre(artifact: Path) -> None:
 
 
 def test_scorer_batches_users_and_shares_candidates(artifact: Path) -> None:
-    scorer = ClickScorer.load(artifact)
+    scorer = ClickPredictor.load(artifact)
     vectors = scorer.item_vectors([f"Item {n}. Genres: Drama" for n in range(5)])
     history = np.zeros((2, 3, scorer.dim), dtype=np.float32)
     history[0, :2] = vectors[:2]
@@ -85,12 +85,12 @@ def test_loader_refuses_a_corrupt_weight_file(artifact: Path, tmp_path: Path) ->
     copy.mkdir()
     for path in artifact.iterdir():
         (copy / path.name).write_bytes(path.read_bytes())
-    ClickScorer.load(copy)  # an exact copy loads
+    ClickPredictor.load(copy)  # an exact copy loads
     weights = bytearray((copy / "model.safetensors").read_bytes())
     weights[-10] ^= 0xFF
     (copy / "model.safetensors").write_bytes(bytes(weights))
     with pytest.raises(ValueError, match="model.safetensors does not match"):
-        ClickScorer.load(copy)
+        ClickPredictor.load(copy)
 
 
 def test_loader_refuses_a_config_that_does_not_fit_the_weights(artifact: Path,
@@ -103,9 +103,9 @@ def test_loader_refuses_a_config_that_does_not_fit_the_weights(artifact: Path,
     config["model"]["heads"] = 3
     (copy / "config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match="does not match"):
-        ClickScorer.load(copy)
+        ClickPredictor.load(copy)
     # Re-signing the edited config still fails: the weights do not fit it.
-    from ranker.artifacts import _sha256
+    from ranker.model.artifacts import _sha256
 
     manifest = json.loads((copy / "manifest.json").read_text())
     manifest["files"]["config.json"] = _sha256(copy / "config.json")
@@ -116,9 +116,9 @@ def test_loader_refuses_a_config_that_does_not_fit_the_weights(artifact: Path,
     manifest["model_version"] = f"click-{digest}"
     (copy / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ValueError, match="weights do not fit the config"):
-        ClickScorer.load(copy)
+        ClickPredictor.load(copy)
 
 
 def test_missing_manifest_is_not_a_model(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="not a click model artifact"):
-        ClickScorer.load(tmp_path)
+        ClickPredictor.load(tmp_path)

@@ -1,6 +1,6 @@
 import numpy as np
 
-from ranker.diversity_eval import capped_metrics, diversity_cost
+from ranker.eval.diversity import capped_metrics, diversity_cost
 
 
 def test_capping_pushes_a_same_category_hit_out_of_the_top_ten() -> None:

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ranker.metrics import (
+from ranker.eval.metrics import (
     auc,
     dcg_at_k,
     hit_rate_at_k,

@@ -1,7 +1,7 @@
 import os
 from pathlib import Path
 
-from ranker.model_watch import COMPLETE_MARKER, ModelWatcher
+from ranker.model.model_watch import COMPLETE_MARKER, ModelWatcher
 
 
 def artifact(root: Path, name: str, mtime: float, content: str = "ok") -> Path:

@@ -1,4 +1,4 @@
-from streams.prequential import score_stream
+from ranker.eval.prequential import score_stream
 from streams.wire import Event, RankedItem, Ranking
 
 

@@ -2,14 +2,14 @@ import numpy as np
 
 from indexer.index import ItemIndex
 from indexer.replica import IndexReplica
-from ranker.filters import DuplicateCandidatesFilter, RemovedItemsFilter, SeenItemsFilter
-from ranker.selectors import (
+from ranker.pipeline.filters import DuplicateCandidatesFilter, RemovedItemsFilter, SeenItemsFilter
+from ranker.pipeline.selectors import (
     EXPLORE_REASON,
     DiversitySelector,
     ExplorationSelector,
     ReasonSelector,
 )
-from ranker.stages import Candidates, RankingQuery
+from ranker.pipeline.stages import Candidates, RankingQuery
 from streams.wire import ItemVector
 
 

@@ -2,10 +2,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ranker.click_data import TRAIN
-from ranker.served_data import replay_event_id, shown_before
-from ranker.train import prepare
-from ranker.training_data import build_examples
+from ranker.training.data import TRAIN
+from ranker.training.examples import build_examples
+from ranker.training.served_data import replay_event_id, shown_before
+from ranker.training.train import prepare
 from streams.wire import Served, ServedItem
 from tests.unit.click_factory import write_taste_folder
 

@@ -16,7 +16,6 @@ under one of two protocols:
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -24,6 +23,7 @@ from typing import Literal
 import numpy as np
 
 from indexer.datasets import iter_movielens_events, load_movielens_items
+from ranker.model.item_text import genre_set, item_text, release_year
 from ranker.state import INTERACTION_WEIGHTS
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,6 @@ EVENT_TYPES: tuple[str, ...] = ("click", "view", "dislike")
 CLICK = 0
 TYPE_WEIGHTS = np.array([INTERACTION_WEIGHTS[name] for name in EVENT_TYPES], dtype=np.float32)
 TRAIN, VAL, TEST = 0, 1, 2
-_YEAR = re.compile(r"\s*\((\d{4})\)\s*$")
 
 
 @dataclass(frozen=True)
@@ -96,36 +95,15 @@ class Split:
         }
 
 
-def item_text(title: str, genres: str | None, tags: str | None) -> str:
-    """Text the item tower reads: title without its year, genres, tags.
-
-    The year is left out because MiniLM vectors of "(1994)" titles cluster by
-    year; the year becomes the item-age feature instead.
-    """
-    parts = [_YEAR.sub("", title).strip() or title]
-    if genres:
-        parts.append(f"Genres: {genres}")
-    if tags:
-        parts.append(f"Tags: {tags}")
-    return ". ".join(parts)
-
-
-def release_year(title: str) -> float:
-    """The ``(1994)`` year at the end of a MovieLens title, NaN if absent."""
-    match = _YEAR.search(title)
-    return float(match.group(1)) if match else float("nan")
-
-
 def load_movielens(folder: Path) -> tuple[Catalog, InteractionLog]:
     """Read a MovieLens-format folder into a catalog and an interaction log."""
     items = load_movielens_items(folder)
-    genre_names = sorted({g for item in items for g in (item.category or "").split(", ") if g})
+    genre_names = sorted({g for item in items for g in genre_set(item.category)})
     genre_index = {name: n for n, name in enumerate(genre_names)}
     genres = np.zeros((len(items), len(genre_names)), dtype=np.float32)
     for row, item in enumerate(items):
-        for name in (item.category or "").split(", "):
-            if name:
-                genres[row, genre_index[name]] = 1.0
+        for name in genre_set(item.category):
+            genres[row, genre_index[name]] = 1.0
     catalog = Catalog(
         item_ids=[item.item_id for item in items],
         texts=[item_text(item.title, item.category, item.abstract) for item in items],

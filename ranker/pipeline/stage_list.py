@@ -12,7 +12,7 @@ Order matters and is chosen on purpose:
    fold, the cut to homepage size comes next, and only what is shown gets
    explained.
 
-Candidates travel as arrays (:class:`ranker.stages.Candidates`); records are
+Candidates travel as arrays (:class:`ranker.pipeline.stages.Candidates`); records are
 made only for the items that end up on the homepage.
 """
 
@@ -23,16 +23,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from indexer.replica import IndexReplica
-from ranker.candidate_sources import FaissCandidateSource, TrendingCandidateSource
-from ranker.filters import DuplicateCandidatesFilter, RemovedItemsFilter, SeenItemsFilter
-from ranker.scorers import DotProductScorer
-from ranker.selectors import (
+from ranker.pipeline.candidate_sources import FaissCandidateSource, TrendingCandidateSource
+from ranker.pipeline.filters import DuplicateCandidatesFilter, RemovedItemsFilter, SeenItemsFilter
+from ranker.pipeline.scorers import DotProductScorer
+from ranker.pipeline.selectors import (
     DiversitySelector,
     ExplorationSelector,
     HomepageSizeSelector,
     ReasonSelector,
 )
-from ranker.stages import (
+from ranker.pipeline.stages import (
     Candidate,
     Candidates,
     CandidateSource,

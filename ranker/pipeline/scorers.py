@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from indexer.replica import IndexReplica
-from ranker.stages import Candidates, RankingQuery
+from ranker.pipeline.stages import Candidates, RankingQuery
 
 
 class DotProductScorer:

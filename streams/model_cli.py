@@ -35,9 +35,9 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     """Train the click model and save the artifact."""
     from dataclasses import asdict
 
-    from ranker.artifacts import save_artifact
-    from ranker.click_model import ClickModelConfig
-    from ranker.train import TrainConfig, prepare, train_click_model
+    from ranker.model.artifacts import save_artifact
+    from ranker.model.click_model import ClickModelConfig
+    from ranker.training.train import TrainConfig, prepare, train_click_model
 
     prepared = prepare(args.data, args.protocol)
     config = TrainConfig(protocol=args.protocol, epochs=args.epochs,
@@ -48,7 +48,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     model_config = ClickModelConfig(trainable_layers=args.trainable_layers)
     shown = None
     if args.from_served:
-        from ranker.served_data import read_served, shown_before
+        from ranker.training.served_data import read_served, shown_before
         from streams.topics import TopicNames
 
         topic = TopicNames.from_settings(settings).served
@@ -80,9 +80,9 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     """Evaluate the model and the baselines; print a table, write JSON and a PNG."""
     if args.replay:
         return cmd_eval_replay(args, settings)
-    from ranker.evaluate import build_eval_set, evaluate_ranker, report_table, save_plot
-    from ranker.recommend import build_rankers
-    from ranker.train import prepare
+    from ranker.eval.evaluate import build_eval_set, evaluate_ranker, report_table, save_plot
+    from ranker.eval.recommend import build_rankers
+    from ranker.training.train import prepare
 
     prepared = prepare(args.data, args.protocol)
     eval_set = build_eval_set(prepared, list_negatives=args.list_negatives, seed=args.seed)
@@ -137,7 +137,7 @@ def _diversity_cost(data: Path, prepared: object, eval_set: object,
     """The model's Hit@10/nDCG@10 with the live diversity cap, against no cap."""
     from indexer.datasets import load_movielens_items
     from indexer.replica import category_key
-    from ranker.diversity_eval import diversity_cost
+    from ranker.eval.diversity import diversity_cost
 
     categories = {item.item_id: item.category for item in load_movielens_items(data)}
     keys = [category_key(categories.get(item_id)) for item_id in prepared.catalog.item_ids]  # type: ignore[attr-defined]
@@ -169,9 +169,9 @@ def cmd_eval_replay(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
     """Write each test user's top-K recommendations as JSON lines."""
-    from ranker.evaluate import build_eval_set, evaluate_ranker
-    from ranker.recommend import BASELINES, build_rankers, write_recommendations
-    from ranker.train import prepare
+    from ranker.eval.evaluate import build_eval_set, evaluate_ranker
+    from ranker.eval.recommend import BASELINES, build_rankers, write_recommendations
+    from ranker.training.train import prepare
 
     prepared = prepare(args.data, args.protocol)
     eval_set = build_eval_set(prepared, list_negatives=args.list_negatives, seed=args.seed)

@@ -30,12 +30,12 @@ from tqdm import tqdm
 from transformers import AutoModel, AutoTokenizer
 
 from indexer.encoder import default_model_dir, resolve_device
-from ranker.click_data import VAL, Catalog, InteractionLog, Split, load_movielens, make_split
-from ranker.click_features import UserSequences
-from ranker.click_model import ClickModel, ClickModelConfig
-from ranker.item_encoding import LowerStates, cached_lower_states, item_vectors
-from ranker.metrics import ndcg_at_k, ranked_relevance
-from ranker.training_data import Examples, build_examples
+from ranker.eval.metrics import ndcg_at_k, ranked_relevance
+from ranker.model.click_model import ClickModel, ClickModelConfig
+from ranker.model.item_encoding import LowerStates, cached_lower_states, item_vectors
+from ranker.training.data import VAL, Catalog, InteractionLog, Split, load_movielens, make_split
+from ranker.training.examples import Examples, build_examples
+from ranker.training.histories import UserSequences
 
 log = logging.getLogger(__name__)
 

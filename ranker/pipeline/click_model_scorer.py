@@ -1,8 +1,8 @@
-"""The learned click model as a live pipeline stage, with the item counts it needs.
+"""The learned click model as a live pipeline stage.
 
-The features are the ones the model was trained on (``ranker.click_features``),
-computed here from what this worker has seen so far: the same formulas, fed
-with the live stream instead of the training log.
+The features are the ones the model was trained on (``ranker.model.features``),
+computed from what this worker has seen so far: the same code, fed with the
+live stream instead of the training log.
 """
 
 from __future__ import annotations
@@ -10,58 +10,20 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from indexer.replica import IndexReplica
-from ranker.artifacts import ClickScorer
-from ranker.click_data import release_year
-from ranker.click_features import TRENDING_HALF_LIFE_S, candidate_features
-from ranker.stages import Candidates, RankingQuery, Scorer
+from ranker.model.artifacts import ClickPredictor
+from ranker.model.features import LiveItemStats, candidate_features
+from ranker.model.item_text import genre_set, release_year
+from ranker.pipeline.stages import Candidates, RankingQuery, Scorer
 from ranker.state import INTERACTION_WEIGHTS
 
 log = logging.getLogger(__name__)
 
 MS_PER_DAY = 86_400_000.0
-
-
-@dataclass
-class LiveItemStats:
-    """Per-item popularity, 30-day trending and first-seen time (seconds), from the stream."""
-
-    popularity: dict[str, float] = field(default_factory=dict)
-    _trending: dict[str, float] = field(default_factory=dict)
-    _last_ts: dict[str, float] = field(default_factory=dict)
-    first_ts: dict[str, float] = field(default_factory=dict)
-
-    def add(self, item_id: str, ts_ms: int) -> None:
-        """Count one interaction with ``item_id`` at event time ``ts_ms``."""
-        ts = ts_ms / 1000.0
-        self.first_ts.setdefault(item_id, ts)
-        elapsed = max(0.0, ts - self._last_ts.get(item_id, ts))
-        decayed = self._trending.get(item_id, 0.0) * 0.5 ** (elapsed / TRENDING_HALF_LIFE_S)
-        self._trending[item_id] = decayed + 1.0
-        self._last_ts[item_id] = max(ts, self._last_ts.get(item_id, ts))
-        self.popularity[item_id] = self.popularity.get(item_id, 0.0) + 1.0
-
-    def rows(self, item_ids: Sequence[str], ts: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Popularity, trending read at ``ts`` seconds, and first-seen time (NaN if never)."""
-        popularity = np.array([self.popularity.get(i, 0.0) for i in item_ids])
-        trending = np.array(
-            [
-                self._trending.get(i, 0.0)
-                * 0.5 ** (max(0.0, ts - self._last_ts.get(i, ts)) / TRENDING_HALF_LIFE_S)
-                for i in item_ids
-            ]
-        )
-        first = np.array([self.first_ts.get(i, math.nan) for i in item_ids])
-        return popularity, trending, np.where(first <= ts, first, np.nan)
-
-
-def genre_set(category: str | None) -> set[str]:
-    """Genres of a catalog category label (``"Action, Crime"``)."""
-    return {g for g in (category or "").split(", ") if g}
 
 
 class ClickModelScorer:
@@ -78,7 +40,7 @@ class ClickModelScorer:
         self,
         replica: IndexReplica,
         stats: LiveItemStats,
-        model: Callable[[], ClickScorer | None],
+        model: Callable[[], ClickPredictor | None],
         fallback: Scorer,
     ) -> None:
         self._replica = replica
@@ -91,7 +53,7 @@ class ClickModelScorer:
         scorer = self.usable()
         return scorer.model_version if scorer is not None else self._fallback.version()
 
-    def usable(self) -> ClickScorer | None:
+    def usable(self) -> ClickPredictor | None:
         """The model, if the replica's vectors all come from its item tower."""
         scorer = self._model()
         if scorer is None or not len(self._replica):
@@ -128,7 +90,7 @@ class ClickModelScorer:
             user_candidates.features = features[row, :count]
             user_candidates.feature_names = names
 
-    def _histories(self, queries: Sequence[RankingQuery], scorer: ClickScorer) -> _Histories:
+    def _histories(self, queries: Sequence[RankingQuery], scorer: ClickPredictor) -> _Histories:
         max_history = int(scorer.model.config.max_history)
         batch = len(queries)
         dim = scorer.dim

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from indexer.replica import IndexReplica
-from ranker.stages import Candidates, RankingQuery
+from ranker.pipeline.stages import Candidates, RankingQuery
 from ranker.trending import TrendingCounter
 
 

@@ -25,12 +25,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ranker.baselines import CatalogRanker
-from ranker.click_data import TEST, Catalog
-from ranker.click_features import Histories, ItemStats, features_for
-from ranker.click_model import ClickModel
-from ranker.metrics import auc, ndcg_at_k, ranked_relevance, reciprocal_rank
-from ranker.train import Prepared, autocast_dtype
+from ranker.eval.baselines import CatalogRanker
+from ranker.eval.metrics import auc, ndcg_at_k, ranked_relevance, reciprocal_rank
+from ranker.model.click_model import ClickModel
+from ranker.model.features import ItemStats
+from ranker.training.data import TEST, Catalog
+from ranker.training.histories import Histories, features_for
+from ranker.training.train import Prepared, autocast_dtype
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ranker.click_data import TRAIN, Catalog, InteractionLog, Split
-from ranker.click_features import Histories, ItemStats, UserSequences, features_for
+from ranker.model.features import ItemStats
+from ranker.training.data import TRAIN, Catalog, InteractionLog, Split
+from ranker.training.histories import Histories, UserSequences, features_for
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ def build_examples(catalog: Catalog, log_: InteractionLog, split: Split, *, role
     """Examples for every positive event of ``role`` that has at least one earlier interaction.
 
     ``shown`` maps log positions to the items the live system showed the user
-    just before (``ranker.served_data``): when the click is on that homepage,
+    just before (``ranker.training.served_data``): when the click is on that homepage,
     the items passed over become the first negatives, topped up with drawn ones.
 
     Training (``role=TRAIN``) reads item counts as of each event. Validation and

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from indexer.replica import IndexReplica
-from ranker.stages import Candidates, RankingQuery
+from ranker.pipeline.stages import Candidates, RankingQuery
 
 
 class DuplicateCandidatesFilter:

@@ -14,7 +14,7 @@ from pathlib import Path
 import faust
 
 from indexer.service import IndexingService, ItemEncoder
-from ranker.model_watch import ModelWatcher
+from ranker.model.model_watch import ModelWatcher
 from streams.settings import Settings
 from streams.wire import Item
 
@@ -25,12 +25,12 @@ def click_model_watcher(settings: Settings) -> ModelWatcher | None:  # type: ign
     """A watcher of ``HOMEFEED_CLICK_MODEL_DIR``, loaded once now; None when unset."""
     if settings.click_model_dir is None:
         return None
-    from ranker.artifacts import ClickScorer
+    from ranker.model.artifacts import ClickPredictor
 
     device = "cpu" if settings.device == "auto" else settings.device
 
-    def load(path: Path) -> ClickScorer:
-        return ClickScorer.load(path, device=device)
+    def load(path: Path) -> ClickPredictor:
+        return ClickPredictor.load(path, device=device)
 
     watcher: ModelWatcher = ModelWatcher(Path(settings.click_model_dir), load)  # type: ignore[type-arg]
     watcher.check()
@@ -39,7 +39,7 @@ def click_model_watcher(settings: Settings) -> ModelWatcher | None:  # type: ign
 
 def model_item_encoder(scorer: object) -> ItemEncoder:
     """The item encoder of a loaded click model: its tower, reading text as in training."""
-    from ranker.click_data import item_text
+    from ranker.model.item_text import item_text
 
     def text(item: Item) -> str:
         return item_text(item.title, item.category, item.abstract)

@@ -1,36 +1,31 @@
 """A local single-node Apache Kafka broker (KRaft combined mode) for development and tests.
 
-The broker jars come from Maven Central through ``deploy/kafka/fetch.sh``; the
-broker runs as a detached JVM whose configuration, storage, pid file and logs
+The broker jars come from Maven Central through ``fetch.sh`` (:mod:`deploy.kafka.jars`);
+the broker runs as a detached JVM whose configuration, storage, pid file and logs
 all live in one data folder, so a later :meth:`LocalBroker.start` on the same
-folder resumes with the data it had.
+folder resumes with the data it had. No worker or service imports this: it is
+how a developer machine gets a broker, not part of the runtime.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import logging
 import os
 import signal
-import socket
 import subprocess
 import time
 import uuid
-import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 from string import Template
 from typing import Any
 
-from streams.settings import REPO_ROOT
+from deploy.kafka.jars import KAFKA_DEPLOY_DIR, BrokerError, default_cache_dir, ensure_jars
+from deploy.kafka.network import HOST, fetch_metadata, is_port_open, wait_until_ready
 
 logger = logging.getLogger(__name__)
 
-KAFKA_DEPLOY_DIR = REPO_ROOT / "deploy" / "kafka"
-FETCH_SCRIPT = KAFKA_DEPLOY_DIR / "fetch.sh"
-KAFKA_POM = KAFKA_DEPLOY_DIR / "pom.xml"
-DEFAULT_DATA_DIR = REPO_ROOT / "var" / "kafka"
-HOST = "127.0.0.1"
+DEFAULT_DATA_DIR = Path("var") / "kafka"
 NODE_ID = 1
 
 # The broker shares a 2-core box with the encoder: a small heap is plenty
@@ -49,123 +44,8 @@ JVM_FLAGS = (
     "-XX:+ExitOnOutOfMemoryError",
     "-Djava.awt.headless=true",
 )
-FETCH_TIMEOUT_S = 900.0
 FORMAT_TIMEOUT_S = 120.0
 LOG_TAIL_LINES = 40
-
-
-class BrokerError(RuntimeError):
-    """The local broker could not be fetched, started or stopped."""
-
-
-def default_cache_dir() -> Path:
-    """Where fetched jars live unless the caller says otherwise (shared by all clones)."""
-    return Path.home() / ".cache" / "homefeed"
-
-
-def kafka_version(pom: Path = KAFKA_POM) -> str:
-    """Return the pinned broker version: the ``kafka.version`` property of the pom."""
-    namespace = {"m": "http://maven.apache.org/POM/4.0.0"}
-    element = ElementTree.parse(pom).getroot().find("m:properties/m:kafka.version", namespace)
-    if element is None or not (element.text or "").strip():
-        raise BrokerError(f"no <kafka.version> property in {pom}")
-    return (element.text or "").strip()
-
-
-def ensure_jars(cache_dir: Path | None = None) -> Path:
-    """Return the folder holding the broker's jars, fetching them first if needed."""
-    cache = cache_dir or default_cache_dir()
-    home = cache / f"kafka-{kafka_version()}"
-    libs = home / "libs"
-    # Same marker as fetch.sh: the pom's hash, so editing the pom fetches again.
-    pom_hash = hashlib.sha256(KAFKA_POM.read_bytes()).hexdigest()[:16]
-    marker = home / ".complete"
-    if marker.is_file() and marker.read_text().strip() == pom_hash and libs.is_dir():
-        return libs
-    logger.info("fetching Kafka jars into %s (first run only)", libs)
-    started = time.monotonic()
-    try:
-        result = subprocess.run(
-            ["bash", str(FETCH_SCRIPT)],
-            env={**os.environ, "HOMEFEED_CACHE": str(cache)},
-            capture_output=True,
-            text=True,
-            timeout=FETCH_TIMEOUT_S,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise BrokerError(f"fetching Kafka jars took over {FETCH_TIMEOUT_S:.0f}s") from exc
-    if result.returncode != 0:
-        raise BrokerError(f"{FETCH_SCRIPT} failed:\n{result.stderr[-4000:]}")
-    logger.info("fetched Kafka jars in %.1fs", time.monotonic() - started)
-    return Path(result.stdout.strip().splitlines()[-1])
-
-
-def is_port_open(host: str, port: int, timeout_s: float = 0.5) -> bool:
-    """Tell whether something accepts TCP connections on ``host:port``."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout_s):
-            return True
-    except OSError:
-        return False
-
-
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct TCP ports free on the loopback interface right now."""
-    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
-    try:
-        # All bound at once so the kernel cannot hand out the same port twice.
-        for sock in sockets:
-            sock.bind((HOST, 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
-def fetch_metadata(bootstrap: str, timeout_s: float = 5.0) -> dict[str, Any]:
-    """Ask the cluster at ``bootstrap`` to describe itself; raises if it cannot."""
-    # Imported here so that importing this module stays cheap for the CLI.
-    from kafka import KafkaAdminClient
-
-    timeout_ms = max(1000, int(timeout_s * 1000))
-    admin = KafkaAdminClient(
-        bootstrap_servers=bootstrap,
-        client_id="homefeed-broker-probe",
-        bootstrap_timeout_ms=timeout_ms,
-        request_timeout_ms=timeout_ms,
-    )
-    try:
-        description: dict[str, Any] = admin.describe_cluster()
-        return description
-    finally:
-        admin.close()
-
-
-def wait_until_ready(bootstrap: str, timeout_s: float) -> None:
-    """Block until a Kafka client can fetch cluster metadata from ``bootstrap``.
-
-    Raises:
-        TimeoutError: the cluster did not answer within ``timeout_s``.
-
-    """
-    deadline = time.monotonic() + timeout_s
-    first_host, _, first_port = bootstrap.split(",")[0].strip().rpartition(":")
-    last_error: Exception | None = None
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError(
-                f"Kafka at {bootstrap} not ready after {timeout_s:.0f}s: {last_error!r}"
-            )
-        # A plain TCP probe first: cheap, and spares the log a client error per retry.
-        if is_port_open(first_host or HOST, int(first_port), timeout_s=min(0.5, remaining)):
-            try:
-                fetch_metadata(bootstrap, timeout_s=min(5.0, max(1.0, remaining)))
-                return
-            except Exception as exc:  # any client failure just means "not yet"
-                last_error = exc
-        time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
 
 
 def new_cluster_id() -> str:

@@ -1,7 +1,7 @@
 """Rankers by name, the shared evaluation run, and the top-K export.
 
 ``homefeed eval`` and ``homefeed recommend`` both go through :func:`build_rankers`
-and :func:`ranker.evaluate.evaluate_ranker` on the same :class:`EvalSet`, so the
+and :func:`ranker.eval.evaluate.evaluate_ranker` on the same :class:`EvalSet`, so the
 exported lists are exactly the ones the reported full-ranking metrics count.
 """
 
@@ -14,19 +14,19 @@ from pathlib import Path
 import torch
 
 from indexer.encoder import default_model_dir, resolve_device
-from ranker.artifacts import load_artifact
-from ranker.baselines import (
+from ranker.eval.baselines import (
     CatalogRanker,
     ItemKnnRanker,
     PopularityRanker,
     RandomRanker,
     ZeroShotBertRanker,
 )
-from ranker.click_data import TEST
-from ranker.click_model import ClickModel, ClickModelConfig
-from ranker.evaluate import EvalSet, ModelRanker, RankerResult
-from ranker.item_encoding import cached_lower_states, item_vectors
-from ranker.train import Prepared, autocast_dtype
+from ranker.eval.evaluate import EvalSet, ModelRanker, RankerResult
+from ranker.model.artifacts import load_artifact
+from ranker.model.click_model import ClickModel, ClickModelConfig
+from ranker.model.item_encoding import cached_lower_states, item_vectors
+from ranker.training.data import TEST
+from ranker.training.train import Prepared, autocast_dtype
 
 log = logging.getLogger(__name__)
 

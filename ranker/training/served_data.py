@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 from kafka import KafkaConsumer, TopicPartition
 
-from ranker.click_data import Catalog, InteractionLog
+from ranker.training.data import Catalog, InteractionLog
 from streams.wire import InvalidMessage, Served
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@
   log-bucketed) and interaction-type terms to a content match. Values are the
   item vectors times the interaction weight, so a dislike pulls away.
 * Click head: a small MLP over (user . item, max and mean similarity of the
-  item to the recent history) plus the cheap features of ``ranker.click_features``.
+  item to the recent history) plus the cheap features of ``ranker.model.features``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from transformers import BertConfig, BertModel
 
-from ranker.click_features import FEATURE_NAMES
+from ranker.model.features import FEATURE_NAMES
 
 
 @dataclass(frozen=True)

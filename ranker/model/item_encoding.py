@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 from transformers import PreTrainedTokenizerBase
 
-from ranker.click_model import ItemTower
+from ranker.model.click_model import ItemTower
 
 log = logging.getLogger(__name__)
 

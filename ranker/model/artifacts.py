@@ -22,7 +22,7 @@ from safetensors.torch import load_file, save_file
 from transformers import AutoTokenizer, BertConfig, PreTrainedTokenizerBase
 
 from indexer.encoder import resolve_device
-from ranker.click_model import ClickModel, ClickModelConfig
+from ranker.model.click_model import ClickModel, ClickModelConfig
 
 log = logging.getLogger(__name__)
 
@@ -117,14 +117,14 @@ def load_artifact(model_dir: Path, device: str = "cpu"
     return model, tokenizer, config, str(manifest["model_version"])
 
 
-class ClickScorer:
+class ClickPredictor:
     """Inference API of a trained click model.
 
     ``item_vectors`` re-encodes item texts with the fine-tuned item tower (the
     catalog must be re-encoded when ``model_version`` changes); ``score`` turns
     user histories and candidate vectors into click probabilities, batched over
-    users. Texts are built with :func:`ranker.click_data.item_text`; features
-    with :func:`ranker.click_features.candidate_features`.
+    users. Texts are built with :func:`ranker.model.item_text.item_text`; features
+    with :func:`ranker.model.features.candidate_features`.
     """
 
     def __init__(self, model: ClickModel, tokenizer: PreTrainedTokenizerBase,
@@ -135,7 +135,7 @@ class ClickScorer:
         self.model_version = model_version
 
     @classmethod
-    def load(cls, model_dir: Path, *, device: str = "cpu") -> ClickScorer:
+    def load(cls, model_dir: Path, *, device: str = "cpu") -> ClickPredictor:
         """Load and verify an artifact folder (ValueError if corrupt or mismatched)."""
         return cls(*load_artifact(Path(model_dir), device))
 

@@ -1,7 +1,7 @@
 """What the diversity rule costs in ranking quality, measured on the offline split.
 
 The model's full-ranking top lists are re-ordered with the same category cap
-the live :class:`ranker.selectors.DiversitySelector` applies, and Hit@10 /
+the live :class:`ranker.pipeline.selectors.DiversitySelector` applies, and Hit@10 /
 nDCG@10 are recomputed on the re-ordered lists.
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ranker.selectors import capped_order
+from ranker.pipeline.selectors import capped_order
 
 WINDOW = 10
 

@@ -12,7 +12,7 @@ from typing import Protocol
 import numpy as np
 from scipy import sparse
 
-from ranker.click_features import Histories
+from ranker.training.histories import Histories
 
 
 class CatalogRanker(Protocol):

@@ -1,0 +1,1 @@
+"""What an operator or developer needs to run Homefeed: the local Kafka broker (Python)."""
