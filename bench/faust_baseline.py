@@ -16,9 +16,10 @@ import faust
 from faust.types import StreamT
 
 from ranker.state import UserState
-from streams.agents import ProducerOutput, TableStateStore
-from streams.app import create_app, user_state_table
+from streams.app import create_app
+from streams.outputs import ProducerOutput
 from streams.settings import Settings, load_settings
+from streams.tables import TableStateStore, user_state_table
 from streams.topics import TopicNames
 from streams.wire import Event, InvalidMessage
 

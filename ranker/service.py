@@ -1,7 +1,8 @@
-"""Turns a micro-batch of user events into refreshed homepages.
+"""The one event path: apply an event to user state, rank the users it touched, publish.
 
-Plain code with no Kafka in it: the Faust agent hands in decoded events and a
-state store, and sends back what this returns.
+Plain code with no Kafka in it. The worker's agents call :meth:`RankingService.receive`
+for every event and :meth:`RankingService.rank` / :meth:`RankingService.publish`
+for every batch; :meth:`RankingService.process` is those same calls in sequence.
 """
 
 from __future__ import annotations
@@ -9,26 +10,27 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 
 from indexer.replica import IndexReplica
 from ranker.interest import pool_interest, recency_weights
-from ranker.pipeline.stage_list import RankingPipeline
-
-if TYPE_CHECKING:
-    from ranker.pipeline.click_model_scorer import LiveItemStats
-from ranker.pipeline.stages import RankingQuery
+from ranker.model.features import LiveItemStats
+from ranker.pending import PendingRankings, RankingRequest
+from ranker.pipeline.runner import RankingPipeline
+from ranker.pipeline.stages import RankedHomepage, RankingQuery
 from ranker.state import INTERACTION_WEIGHTS, UserState
 from ranker.trending import TrendingCounter
-from streams.wire import Event, RankedItem, Ranking, Served, ServedItem, now_ms
+from streams.wire import Event, now_ms
 
 log = logging.getLogger(__name__)
 
 TextEncoderFn = Callable[[Sequence[str]], np.ndarray]
 # A search query pulls the homepage towards its text this much.
 SEARCH_BLEND = 0.5
+# What became of one event; also the worker's counter names.
+Received = Literal["applied", "duplicates", "forgotten"]
 
 
 class UserStateStore(Protocol):
@@ -49,9 +51,9 @@ class UserStateStore(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class BatchOutcome:
-    """What one micro-batch produced."""
+    """What one run of events produced."""
 
-    rankings: list[Ranking]
+    homepages: list[RankedHomepage]
     applied: int
     duplicates: int
     forgotten: list[str]
@@ -70,23 +72,26 @@ class RankingService:
     encode_text: TextEncoderFn | None = None
     item_stats: LiveItemStats | None = None
 
-    @property
-    def model_version(self) -> str:
-        """Identifies what produced a ranking: the scorer and the item encoder."""
-        return self.pipeline.scorer.version()
+    async def receive(
+        self,
+        event: Event,
+        store: UserStateStore,
+        pending: PendingRankings,
+        position: tuple[int, int] | None = None,
+    ) -> Received:
+        """Apply one event to its user's state and queue the user for ranking.
 
-    def apply(
-        self, event: Event, store: UserStateStore, position: tuple[int, int] | None = None
-    ) -> UserState | None:
-        """Apply one event to its user's state; None for duplicates and forgets.
-
+        A ``forget`` event erases the user everywhere: state, queued ranking,
+        a ranking being computed, and what the side effects published.
         ``position`` is the event's (partition, offset), used to recognise redeliveries.
         """
         if event.type == "forget":
             store.delete(event.user_id)
-            return None
+            pending.discard(event.user_id)
+            await self.pipeline.forget(event.user_id)
+            return "forgotten"
         state = UserState.decode(store.get(event.user_id))
-        if not state.apply(
+        applied = state.apply(
             event.event_id,
             event.type,
             event.item_id,
@@ -94,82 +99,54 @@ class RankingService:
             history_size=self.history_size,
             seen_size=self.seen_size,
             position=position,
-        ):
-            # Write the state again anyway: after a crash the local store can be
-            # ahead of the changelog, and this makes the changelog catch up.
-            store.put(event.user_id, state.encode())
-            return None
+        )
+        # Written for a duplicate too: after a crash the local store can be
+        # ahead of the changelog, and this makes the changelog catch up.
         store.put(event.user_id, state.encode())
+        if not applied:
+            return "duplicates"
         if event.item_id is not None:
             self.trending.add(event.item_id, event.type, event.ts)
             if self.item_stats is not None and event.type in INTERACTION_WEIGHTS:
                 self.item_stats.add(event.item_id, event.ts)
-        return state
+        pending.add(event, state)
+        return "applied"
 
-    def rank(self, touched: Sequence[tuple[Event, UserState]]) -> list[Ranking]:
-        """Rank each (latest event, state) pair; one batched pipeline run."""
-        return [ranking for ranking, _ in self.rank_and_log(touched)]
-
-    def rank_and_log(
-        self, touched: Sequence[tuple[Event, UserState]]
-    ) -> list[tuple[Ranking, Served]]:
-        """Like :meth:`rank`, plus the impression log entry of each ranking."""
-        queries = [self._query(event.user_id, state) for event, state in touched]
-        searches = {e.user_id: e.text for e, _ in touched if e.type == "search" and e.text}
+    def rank(self, requests: Sequence[RankingRequest]) -> list[RankedHomepage]:
+        """Rank each (latest event, state) pair in one batched pipeline run (no I/O)."""
+        queries = [self._query(event.user_id, state) for event, state in requests]
+        searches = {e.user_id: e.text for e, _ in requests if e.type == "search" and e.text}
         self._blend_searches(queries, searches)
         homepages = self.pipeline.rank(queries)
         generated_at = now_ms()
-        model_version = self.model_version
-        results = []
-        for homepage, (source, _) in zip(homepages, touched, strict=True):
-            ranking = Ranking(
-                user_id=homepage.user_id,
-                items=[RankedItem(c.item_id, c.score, c.reason) for c in homepage.items],
-                model_version=model_version,
-                generated_at=generated_at,
-                source_event_id=source.event_id,
-                source_event_ts=source.ts,
-                source_event_type=source.type,
-                source_item_id=source.item_id,
-            )
-            served = Served(
-                user_id=homepage.user_id,
-                items=[
-                    ServedItem(
-                        c.item_id,
-                        position,
-                        c.score,
-                        c.retrieval_score,
-                        c.source,
-                        c.reason,
-                        c.features,
-                    )
-                    for position, c in enumerate(homepage.items)
-                ],
-                model_version=model_version,
-                generated_at=generated_at,
-                source_event_id=source.event_id,
-                source_event_ts=source.ts,
-            )
-            results.append((ranking, served))
-        return results
+        for homepage, (source, _) in zip(homepages, requests, strict=True):
+            homepage.generated_at = generated_at
+            homepage.source = source
+        return homepages
 
-    def process(self, events: Sequence[Event], store: UserStateStore) -> BatchOutcome:
-        """Apply events in order, then rank every touched user once (latest event wins)."""
-        touched: dict[str, tuple[Event, UserState]] = {}
-        forgotten: list[str] = []
-        applied = duplicates = 0
+    async def publish(
+        self, homepages: Sequence[RankedHomepage], pending: PendingRankings
+    ) -> list[RankedHomepage]:
+        """Run the side effects on homepages whose user was not forgotten meanwhile."""
+        forgotten = pending.forgotten_since_take
+        final = [h for h in homepages if h.user_id not in forgotten] if forgotten else homepages
+        await self.pipeline.publish(final)
+        return list(final)
+
+    async def process(self, events: Sequence[Event], store: UserStateStore) -> BatchOutcome:
+        """Receive events in order, then rank and publish every touched user once."""
+        pending = PendingRankings(limit=len(events) + 1)
+        counts = {"applied": 0, "duplicates": 0}
+        forgotten = []
         for event in events:
-            state = self.apply(event, store)
-            if event.type == "forget":
-                touched.pop(event.user_id, None)
+            received = await self.receive(event, store, pending)
+            if received == "forgotten":
                 forgotten.append(event.user_id)
-            elif state is None:
-                duplicates += 1
             else:
-                applied += 1
-                touched[event.user_id] = (event, state)
-        return BatchOutcome(self.rank(list(touched.values())), applied, duplicates, forgotten)
+                counts[received] += 1
+        homepages = self.rank(pending.take(len(pending)))
+        published = await self.publish(homepages, pending)
+        return BatchOutcome(published, counts["applied"], counts["duplicates"], forgotten)
 
     def _query(self, user_id: str, state: UserState) -> RankingQuery:
         known = [i for i in state.history if i.item_id in self.replica]

@@ -16,17 +16,20 @@ import msgpack
 from indexer.index import ItemIndex
 from indexer.replica import IndexReplica
 from indexer.service import IndexingService, ItemEncoder
-from ranker.pipeline.click_model_scorer import ClickModelScorer, LiveItemStats
+from ranker.model.features import LiveItemStats
+from ranker.pipeline.click_model_scorer import ClickModelScorer
 from ranker.pipeline.scorers import DotProductScorer
 from ranker.pipeline.stage_list import build_pipeline
 from ranker.pipeline.stages import Scorer
 from ranker.service import RankingService
 from ranker.trending import TrendingCounter
-from streams.agents import ProducerOutput, register_indexing_agent, register_ranking_agents
+from streams.agents import register_indexing_agent, register_ranking_agents
 from streams.dead_letter import DeadLetterPublisher
 from streams.index_feed import IndexFeed
 from streams.model_reload import click_model_watcher, model_item_encoder, register_model_reload
+from streams.outputs import ProducerOutput, RankingsTopicOutput, ServedTopicOutput
 from streams.settings import Settings
+from streams.tables import user_state_table
 from streams.topics import TopicNames
 from streams.wire import SCHEMA_VERSION, now_ms
 
@@ -35,7 +38,6 @@ log = logging.getLogger(__name__)
 Role = Literal["all", "indexer", "ranker"]
 ROLES: tuple[Role, ...] = ("all", "indexer", "ranker")
 TRENDING_PUBLISHED = 100
-USER_STATE_TABLE = "user-state"
 
 
 @dataclass
@@ -96,22 +98,6 @@ def create_app(settings: Settings) -> faust.App:
     )
 
 
-def user_state_table(app: faust.App, partitions: int) -> faust.Table:  # type: ignore[type-arg]
-    """The per-user state table: raw bytes keyed by the user id's bytes.
-
-    Bytes on both sides make Faust use its raw codec everywhere (store,
-    changelog, recovery), and keep changelog keys identical to event keys.
-    """
-    return app.Table(
-        USER_STATE_TABLE,
-        default=None,
-        partitions=partitions,
-        key_type=bytes,
-        value_type=bytes,
-        help="Per-user interaction history, seen items and dedup window.",
-    )
-
-
 def build_worker(settings: Settings, role: Role = "all") -> Worker:
     """Create the app and register the agents of ``role``."""
     if role not in ROLES:
@@ -168,6 +154,8 @@ def build_worker(settings: Settings, role: Role = "all") -> Worker:
                 max_per_category=settings.max_per_category,
                 exploration_share=settings.exploration_share,
                 scorer=scorer,
+                rankings=RankingsTopicOutput(ProducerOutput(app, names.rankings)),
+                served_log=ServedTopicOutput(ProducerOutput(app, names.served)),
             ),
             history_size=settings.history_size,
             seen_size=settings.seen_size,
@@ -179,8 +167,6 @@ def build_worker(settings: Settings, role: Role = "all") -> Worker:
         worker.stats = register_ranking_agents(
             app,
             raw_topic(names.events),
-            ProducerOutput(app, names.rankings),
-            ProducerOutput(app, names.served),
             table,
             ranking,
             feed,

@@ -34,8 +34,15 @@ _INITIAL_CAPACITY = 1024
 class EventColumns(Protocol):
     """A time-ordered log as columns: the item row and the time (seconds) of each event."""
 
-    items: np.ndarray
-    ts: np.ndarray
+    @property
+    def items(self) -> np.ndarray:
+        """Item row of each event."""
+        ...
+
+    @property
+    def ts(self) -> np.ndarray:
+        """Time of each event, seconds."""
+        ...
 
 
 class ItemStats:

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from indexer.replica import IndexReplica
-from ranker.pipeline.stages import Candidates, RankingQuery
+from ranker.pipeline.candidates import Candidates
+from ranker.pipeline.stages import RankingQuery
 from ranker.trending import TrendingCounter
 
 

@@ -18,7 +18,8 @@ from indexer.replica import IndexReplica
 from ranker.model.artifacts import ClickPredictor
 from ranker.model.features import LiveItemStats, candidate_features
 from ranker.model.item_text import genre_set, release_year
-from ranker.pipeline.stages import Candidates, RankingQuery, Scorer
+from ranker.pipeline.candidates import Candidates
+from ranker.pipeline.stages import RankingQuery, Scorer
 from ranker.state import INTERACTION_WEIGHTS
 
 log = logging.getLogger(__name__)
@@ -48,11 +49,6 @@ class ClickModelScorer:
         self._model = model
         self._fallback = fallback
 
-    def version(self) -> str:
-        """The click model's version while it scores, else the fallback's."""
-        scorer = self.usable()
-        return scorer.model_version if scorer is not None else self._fallback.version()
-
     def usable(self) -> ClickPredictor | None:
         """The model, if the replica's vectors all come from its item tower."""
         scorer = self._model()
@@ -62,12 +58,14 @@ class ClickModelScorer:
             return None
         return scorer
 
-    def score(self, queries: Sequence[RankingQuery], candidates: list[Candidates]) -> None:
-        """Score every candidate of every query in place (one model call per batch)."""
+    def score(self, queries: Sequence[RankingQuery], candidates: list[Candidates]) -> str:
+        """Score every candidate of every query in place (one model call per batch).
+
+        Returns the version of the model that scored, or the fallback's.
+        """
         scorer = self.usable()
         if scorer is None or not any(len(c) for c in candidates):
-            self._fallback.score(queries, candidates)
-            return
+            return self._fallback.score(queries, candidates)
         history = self._histories(queries, scorer)
         width = max(len(c) for c in candidates)
         dim = scorer.dim
@@ -89,6 +87,7 @@ class ClickModelScorer:
             user_candidates.scores = np.asarray(probabilities[row, :count], dtype=np.float32)
             user_candidates.features = features[row, :count]
             user_candidates.feature_names = names
+        return scorer.model_version
 
     def _histories(self, queries: Sequence[RankingQuery], scorer: ClickPredictor) -> _Histories:
         max_history = int(scorer.model.config.max_history)

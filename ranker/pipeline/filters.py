@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from indexer.replica import IndexReplica
-from ranker.pipeline.stages import Candidates, RankingQuery
+from ranker.pipeline.candidates import Candidates
+from ranker.pipeline.stages import RankingQuery
 
 
 class DuplicateCandidatesFilter:

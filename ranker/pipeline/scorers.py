@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from indexer.replica import IndexReplica
-from ranker.pipeline.stages import Candidates, RankingQuery
+from ranker.pipeline.candidates import Candidates
+from ranker.pipeline.stages import RankingQuery
 
 
 class DotProductScorer:
@@ -24,11 +25,13 @@ class DotProductScorer:
         """Name the scorer: dot@ plus the encoder versions of the item vectors."""
         return f"dot@{','.join(sorted(self._replica.encoder_versions)) or 'none'}"
 
-    def score(self, queries: Sequence[RankingQuery], candidates: list[Candidates]) -> None:
+    def score(self, queries: Sequence[RankingQuery], candidates: list[Candidates]) -> str:
         """Score all candidates of all queries in place: one gather and matvec per user."""
+        version = self.version()
         vectors_at = self._replica.index.vectors_at
         for query, user_candidates in zip(queries, candidates, strict=True):
             if query.user_vector is None or not len(user_candidates):
                 user_candidates.scores = user_candidates.retrieval_scores.copy()
                 continue
             user_candidates.scores = vectors_at(user_candidates.rows) @ query.user_vector
+        return version

@@ -9,7 +9,8 @@ from collections.abc import Hashable, Iterator, Sequence
 import numpy as np
 
 from indexer.replica import IndexReplica
-from ranker.pipeline.stages import Candidates, RankingQuery
+from ranker.pipeline.candidates import Candidates
+from ranker.pipeline.stages import RankingQuery
 
 REASON_HISTORY = 10  # how many recent positive interactions a reason may cite
 EXPLORE_REASON = "something new to explore"

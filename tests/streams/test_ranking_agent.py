@@ -8,16 +8,19 @@ import numpy as np
 
 from indexer.index import ItemIndex
 from indexer.replica import IndexReplica
+from ranker.pending import PendingRankings
 from ranker.pipeline.stage_list import build_pipeline
 from ranker.service import RankingService
 from ranker.state import UserState
 from ranker.trending import TrendingCounter
 from streams.agents import register_ranking_agents
-from streams.app import create_app, user_state_table
+from streams.app import create_app
 from streams.dead_letter import DeadLetterPublisher
 from streams.index_feed import IndexFeed
+from streams.outputs import RankingsTopicOutput
 from streams.settings import Settings
-from streams.wire import DeadLetter, ItemVector
+from streams.tables import user_state_table
+from streams.wire import DeadLetter, ItemVector, Ranking
 from tests.factories import make_event
 
 
@@ -39,24 +42,28 @@ def build(tmp_path: Path) -> tuple[Any, Any, RankingService, RecordingTopic, Rec
     replica = IndexReplica(ItemIndex(4, "Flat"))
     replica.apply([ItemVector(f"i{n}", np.eye(4, dtype=np.float32)[n % 4], "v") for n in range(8)])
     trending = TrendingCounter(3600)
+    rankings, dead = RecordingTopic(), RecordingTopic()
     service = RankingService(
         replica,
         trending,
-        build_pipeline(replica, trending, homepage_size=3, candidates_per_user=8),
+        build_pipeline(
+            replica,
+            trending,
+            homepage_size=3,
+            candidates_per_user=8,
+            rankings=RankingsTopicOutput(rankings),
+        ),
         50,
         200,
         10.0,
     )
     table = user_state_table(app, partitions=1)
-    rankings, dead = RecordingTopic(), RecordingTopic()
     feed = IndexFeed("127.0.0.1:1", "vectors", replica)
     stats = register_ranking_agents(
         app,
         app.topic(
             "events", key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
         ),
-        rankings,
-        RecordingTopic(),
         table,
         service,
         feed,
@@ -98,19 +105,39 @@ def test_forget_event_deletes_state_and_tombstones_the_ranking(tmp_path: Path) -
     asyncio.run(scenario())
 
 
-def test_a_user_forgotten_while_their_batch_ranks_is_not_published() -> None:
-    from streams.agents import PendingRankings
-
+def test_a_user_forgotten_while_their_batch_ranks_is_not_published(tmp_path: Path) -> None:
     async def scenario() -> None:
+        _, _, service, rankings, _, _ = build(tmp_path)
+        store: dict[str, bytes] = {}
+        table = DictStore(store)
         pending = PendingRankings(limit=8)
-        pending.add(make_event("u1", "i1"), UserState())
-        pending.add(make_event("u2", "i1"), UserState())
+        await service.receive(make_event("u1", "i1"), table, pending)
+        await service.receive(make_event("u2", "i1"), table, pending)
         batch = pending.take(8)
-        assert [event.user_id for event, _ in batch] == ["u1", "u2"]
-        pending.discard("u1")  # the forget arrives while the batch is in the ranking thread
-        assert pending.forgotten_since_take == {"u1"}
-        pending.add(make_event("u1", "i2"), UserState())  # a new visit after the forget
-        assert [event.user_id for event, _ in pending.take(8)] == ["u1"]
-        assert pending.forgotten_since_take == set()
+        homepages = service.rank(batch)  # what the ranking thread computes
+        # The forget arrives while the batch is in the ranking thread.
+        await service.receive(make_event("u1", None, kind="forget"), table, pending)
+        await service.publish(homepages, pending)
+        published = [(key, None if value is None else Ranking.decode(value).user_id)
+                     for key, value in rankings.sent]
+        assert published == [(b"u1", None), (b"u2", "u2")]  # u1: only the tombstone
+        # A new visit after the forget is ranked and published again.
+        await service.receive(make_event("u1", "i2"), table, pending)
+        await service.publish(service.rank(pending.take(8)), pending)
+        assert Ranking.decode(rankings.sent[-1][1]).user_id == "u1"
 
     asyncio.run(scenario())
+
+
+class DictStore:
+    def __init__(self, data: dict[str, bytes]) -> None:
+        self.data = data
+
+    def get(self, user_id: str) -> bytes | None:
+        return self.data.get(user_id)
+
+    def put(self, user_id: str, state: bytes) -> None:
+        self.data[user_id] = state
+
+    def delete(self, user_id: str) -> None:
+        self.data.pop(user_id, None)

@@ -1,15 +1,17 @@
 """The ranking service on a real FAISS index with hand-made topic vectors."""
 
+import asyncio
+
 import numpy as np
 import pytest
 
 from indexer.index import ItemIndex
 from indexer.replica import IndexReplica
 from ranker.pipeline.stage_list import build_pipeline
-from ranker.service import RankingService
+from ranker.service import BatchOutcome, RankingService
 from ranker.state import UserState
 from ranker.trending import TrendingCounter
-from streams.wire import ItemVector
+from streams.wire import Event, ItemVector
 from tests.factories import make_event
 
 DIM = 8
@@ -28,6 +30,10 @@ class DictStore:
 
     def delete(self, user_id: str) -> None:
         self.data.pop(user_id, None)
+
+
+def process(service: RankingService, events: list[Event], store: DictStore) -> BatchOutcome:
+    return asyncio.run(service.process(events, store))
 
 
 @pytest.fixture
@@ -64,46 +70,46 @@ def service() -> RankingService:
 def test_sports_clicker_gets_sports_and_never_what_they_clicked(service: RankingService) -> None:
     store = DictStore()
     clicks = [make_event("u1", f"sports-{n}", ts=n) for n in range(3)]
-    outcome = service.process(clicks, store)
-    (ranking,) = outcome.rankings
+    outcome = process(service, clicks, store)
+    (ranking,) = outcome.homepages
     ids = [item.item_id for item in ranking.items]
     assert all(item.startswith("sports-") for item in ids)
     assert not {"sports-0", "sports-1", "sports-2"} & set(ids)
-    assert ranking.source_event_id == clicks[-1].event_id
+    assert ranking.source is not None and ranking.source.event_id == clicks[-1].event_id
     assert ranking.items[0].reason.startswith("because you liked sports story")
     assert UserState.decode(store.get("u1")).processed == 3
 
 
 def test_interest_follows_the_latest_clicks(service: RankingService) -> None:
     store = DictStore()
-    service.process([make_event("u1", f"sports-{n}", ts=n) for n in range(2)], store)
-    outcome = service.process([make_event("u1", f"food-{n}", ts=10 + n) for n in range(4)], store)
-    top = [item.item_id for item in outcome.rankings[0].items[:3]]
+    process(service, [make_event("u1", f"sports-{n}", ts=n) for n in range(2)], store)
+    outcome = process(service, [make_event("u1", f"food-{n}", ts=10 + n) for n in range(4)], store)
+    top = [item.item_id for item in outcome.homepages[0].items[:3]]
     assert all(item.startswith("food-") for item in top)
 
 
 def test_redelivered_events_are_not_counted_twice(service: RankingService) -> None:
     store = DictStore()
     event = make_event("u1", "autos-1")
-    service.process([event], store)
-    outcome = service.process([event], store)
-    assert outcome.duplicates == 1 and outcome.rankings == []
+    process(service, [event], store)
+    outcome = process(service, [event], store)
+    assert outcome.duplicates == 1 and outcome.homepages == []
     assert UserState.decode(store.get("u1")).processed == 1
 
 
 def test_newcomer_gets_trending(service: RankingService) -> None:
     store = DictStore()
     for n in range(5):
-        service.process([make_event(f"fan{n}", "food-3", ts=n)], store)
-    outcome = service.process([make_event("new", None, kind="impression", ts=9)], store)
-    first = outcome.rankings[0].items[0]
+        process(service, [make_event(f"fan{n}", "food-3", ts=n)], store)
+    outcome = process(service, [make_event("new", None, kind="impression", ts=9)], store)
+    first = outcome.homepages[0].items[0]
     assert (first.item_id, first.reason) == ("food-3", "trending")
 
 
 def test_forget_removes_state(service: RankingService) -> None:
     store = DictStore()
-    service.process([make_event("u1", "food-1")], store)
-    outcome = service.process([make_event("u1", None, kind="forget")], store)
+    process(service, [make_event("u1", "food-1")], store)
+    outcome = process(service, [make_event("u1", None, kind="forget")], store)
     assert outcome.forgotten == ["u1"] and store.get("u1") is None
 
 
@@ -112,5 +118,5 @@ def test_search_text_steers_the_homepage(service: RankingService) -> None:
     autos = np.zeros(DIM, dtype=np.float32)
     autos[2] = 1.0
     service.encode_text = lambda texts: np.stack([autos for _ in texts])
-    outcome = service.process([make_event("u1", None, kind="search", text="cars")], store)
-    assert outcome.rankings[0].items[0].item_id.startswith("autos-")
+    outcome = process(service, [make_event("u1", None, kind="search", text="cars")], store)
+    assert outcome.homepages[0].items[0].item_id.startswith("autos-")

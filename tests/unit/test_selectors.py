@@ -2,6 +2,7 @@ import numpy as np
 
 from indexer.index import ItemIndex
 from indexer.replica import IndexReplica
+from ranker.pipeline.candidates import Candidates
 from ranker.pipeline.filters import DuplicateCandidatesFilter, RemovedItemsFilter, SeenItemsFilter
 from ranker.pipeline.selectors import (
     EXPLORE_REASON,
@@ -9,7 +10,7 @@ from ranker.pipeline.selectors import (
     ExplorationSelector,
     ReasonSelector,
 )
-from ranker.pipeline.stages import Candidates, RankingQuery
+from ranker.pipeline.stages import RankingQuery
 from streams.wire import ItemVector
 
 
