@@ -23,9 +23,13 @@ test: setup
 test-unit: setup
 	$(PY) -m pytest -ra tests/unit tests/streams $(PYTEST_ARGS)
 
+LINTED := streams ranker indexer bench deploy tests
+
 lint: setup
-	$(PY) -m ruff check streams ranker indexer bench tests
-	$(PY) -m mypy streams ranker indexer
+	$(PY) -m ruff check $(LINTED)
+	$(PY) -m ruff format --check $(LINTED)
+	$(PY) -m mypy $(LINTED)
+	$(VENV)/bin/lint-imports
 
 broker-start: setup
 	$(HOMEFEED) broker start

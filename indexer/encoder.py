@@ -14,14 +14,11 @@ import threading
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 from transformers import AutoModel, AutoTokenizer
-
-if TYPE_CHECKING:
-    from streams.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +33,35 @@ _VERSIONED_FILES = (
 # Folder names that say nothing about the model, so `version` names the parent.
 _GENERIC_FOLDER_NAMES = frozenset({"model", "models", "weights", "checkpoint"})
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+class EncoderSettings(Protocol):
+    """The settings fields the encoder reads (``streams.settings.Settings`` has them)."""
+
+    @property
+    def model_dir(self) -> Path | None:
+        """Encoder weights folder; None: the packaged checkpoint."""
+        ...
+
+    @property
+    def device(self) -> str:
+        """auto, cpu or cuda."""
+        ...
+
+    @property
+    def encoder_dtype(self) -> str:
+        """auto, float32 or bfloat16."""
+        ...
+
+    @property
+    def encoder_batch_size(self) -> int:
+        """Texts per forward pass."""
+        ...
+
+    @property
+    def encoder_max_length(self) -> int:
+        """Tokens kept per text."""
+        ...
 
 
 def default_model_dir() -> Path:
@@ -139,7 +165,7 @@ class TextEncoder:
         )
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> TextEncoder:
+    def from_settings(cls, settings: EncoderSettings) -> TextEncoder:
         """Build the encoder the settings describe."""
         return cls(
             settings.model_dir,

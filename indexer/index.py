@@ -28,13 +28,10 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import faiss
 import numpy as np
-
-if TYPE_CHECKING:
-    from streams.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -122,11 +119,6 @@ class ItemIndex:
         # Empty: trainable and auto indexes start exact; _maybe_rebuild moves on.
         self._built_factory = EXACT_FACTORY if factory == AUTO or self._train_size else factory
         self._index = self._new_index(self._built_factory)
-
-    @classmethod
-    def from_settings(cls, settings: Settings, dim: int) -> ItemIndex:
-        """Build an empty index for ``dim``-long vectors as the settings describe."""
-        return cls(dim, settings.index_factory)
 
     # --- catalog updates ------------------------------------------------------
 

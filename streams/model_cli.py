@@ -48,7 +48,8 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     model_config = ClickModelConfig(trainable_layers=args.trainable_layers)
     shown = None
     if args.from_served:
-        from ranker.training.served_data import read_served, shown_before
+        from ranker.training.served_data import shown_before
+        from streams.served_log import read_served
         from streams.topics import TopicNames
 
         topic = TopicNames.from_settings(settings).served

@@ -10,14 +10,11 @@ on it that were *not* clicked are real shown-but-skipped negatives, which
 from __future__ import annotations
 
 import logging
-import time
 from collections import defaultdict
 from collections.abc import Iterable
 
-from kafka import KafkaConsumer, TopicPartition
-
 from ranker.training.data import Catalog, InteractionLog
-from streams.wire import InvalidMessage, Served
+from streams.wire import Served
 
 log = logging.getLogger(__name__)
 
@@ -65,31 +62,3 @@ def shown_before(
             if latest is not None:
                 shown[int(position)] = latest
     return shown
-
-
-def read_served(bootstrap_servers: str, topic: str, timeout_s: float = 120.0) -> list[Served]:
-    """Every impression currently in the served topic (read to its end offsets)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
-    served: list[Served] = []
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        if not partitions:
-            raise ValueError(f"topic {topic} does not exist on {bootstrap_servers}")
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        ends = consumer.end_offsets(partitions)
-        deadline = time.monotonic() + timeout_s
-        while any(consumer.position(tp) < end for tp, end in ends.items()):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"could not read {topic} to its end in {timeout_s:.0f}s")
-            for records in consumer.poll(timeout_ms=500).values():
-                for record in records:
-                    if record.value is None:
-                        continue
-                    try:
-                        served.append(Served.decode(record.value))
-                    except (InvalidMessage, KeyError, TypeError):
-                        log.warning("skipping an unreadable served record at %d", record.offset)
-    finally:
-        consumer.close()
-    return served

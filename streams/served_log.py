@@ -1,0 +1,40 @@
+"""Reading the served topic (the impression log) back, for training from what was shown."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from kafka import KafkaConsumer, TopicPartition
+
+from streams.wire import InvalidMessage, Served
+
+log = logging.getLogger(__name__)
+
+
+def read_served(bootstrap_servers: str, topic: str, timeout_s: float = 120.0) -> list[Served]:
+    """Every impression currently in the served topic (read to its end offsets)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+    served: list[Served] = []
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        if not partitions:
+            raise ValueError(f"topic {topic} does not exist on {bootstrap_servers}")
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        ends = consumer.end_offsets(partitions)
+        deadline = time.monotonic() + timeout_s
+        while any(consumer.position(tp) < end for tp, end in ends.items()):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"could not read {topic} to its end in {timeout_s:.0f}s")
+            for records in consumer.poll(timeout_ms=500).values():
+                for record in records:
+                    if record.value is None:
+                        continue
+                    try:
+                        served.append(Served.decode(record.value))
+                    except (InvalidMessage, KeyError, TypeError):
+                        log.warning("skipping an unreadable served record at %d", record.offset)
+    finally:
+        consumer.close()
+    return served
