@@ -11,7 +11,6 @@ from functools import cached_property
 from typing import Any, Literal
 
 import faust
-import msgpack
 
 from indexer.index import ItemIndex
 from indexer.replica import IndexReplica
@@ -31,7 +30,7 @@ from streams.outputs import ProducerOutput, RankingsTopicOutput, ServedTopicOutp
 from streams.settings import Settings
 from streams.tables import user_state_table
 from streams.topics import TopicNames
-from streams.wire import SCHEMA_VERSION, now_ms
+from streams.wire import TrendingList, now_ms
 
 log = logging.getLogger(__name__)
 
@@ -199,9 +198,5 @@ def _register_background(
         top = trending.top(TRENDING_PUBLISHED)
         if not top:
             return
-        payload = {
-            "schema": SCHEMA_VERSION,
-            "items": [{"item_id": item_id, "score": score} for item_id, score in top],
-            "generated_at": now_ms(),
-        }
-        await trending_topic.send(key=worker_key, value=msgpack.packb(payload))
+        message = TrendingList(top, generated_at=now_ms())
+        await trending_topic.send(key=worker_key, value=message.encode())

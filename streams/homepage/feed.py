@@ -20,9 +20,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from streams.follow import whole_topic_consumer
 from streams.homepage.catalog import Catalog
 from streams.homepage.metrics import HomepageMetrics
-from streams.homepage.store import RankingStore, TrendingBoard, TrendingList
+from streams.homepage.store import RankingStore, TrendingBoard
 from streams.topics import TopicNames
-from streams.wire import InvalidMessage, ItemVector, Ranking, now_ms
+from streams.wire import InvalidMessage, ItemVector, Ranking, TrendingList, now_ms
 
 log = logging.getLogger(__name__)
 

@@ -11,12 +11,8 @@ import logging
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any
 
-import msgpack
-
-from streams.wire import InvalidMessage, Ranking
+from streams.wire import Ranking, TrendingList
 
 log = logging.getLogger(__name__)
 
@@ -104,36 +100,6 @@ class RankingStore:
             if queue.full():
                 queue.get_nowait()
             queue.put_nowait(ranking)
-
-
-@dataclass(frozen=True, slots=True)
-class TrendingList:
-    """One worker's published trending list."""
-
-    items: list[tuple[str, float]]
-    generated_at: int
-
-    @classmethod
-    def decode(cls, raw: bytes) -> TrendingList:
-        """Parse a trending-topic message; raises InvalidMessage."""
-        try:
-            payload: Any = msgpack.unpackb(raw, raw=False)
-        except Exception as error:  # msgpack raises several unrelated types
-            raise InvalidMessage(f"not valid msgpack: {error}") from None
-        if not isinstance(payload, dict) or not isinstance(payload.get("items"), list):
-            raise InvalidMessage("trending message needs a map with an 'items' list")
-        generated_at = payload.get("generated_at")
-        if type(generated_at) is not int:
-            raise InvalidMessage("trending message needs an integer 'generated_at'")
-        items = []
-        for entry in payload["items"]:
-            if not isinstance(entry, dict):
-                raise InvalidMessage("every trending entry must be a map")
-            item_id, score = entry.get("item_id"), entry.get("score")
-            if not isinstance(item_id, str | int) or not isinstance(score, int | float):
-                raise InvalidMessage("trending entries need 'item_id' and a numeric 'score'")
-            items.append((str(item_id), float(score)))
-        return cls(items, generated_at)
 
 
 class TrendingBoard:

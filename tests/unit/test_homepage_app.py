@@ -12,9 +12,8 @@ from streams.homepage.app import build_app, new_state
 from streams.homepage.auth import issue_token
 from streams.homepage.events import Produced
 from streams.homepage.feed import HomepageState
-from streams.homepage.store import TrendingList
 from streams.settings import Settings
-from streams.wire import Event, RankedItem, Ranking
+from streams.wire import Event, RankedItem, Ranking, TrendingList
 
 SECRET = "unit-test-secret"
 

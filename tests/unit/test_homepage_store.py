@@ -5,8 +5,8 @@ import asyncio
 import msgpack
 import pytest
 
-from streams.homepage.store import RankingStore, TrendingBoard, TrendingList
-from streams.wire import InvalidMessage, RankedItem, Ranking
+from streams.homepage.store import RankingStore, TrendingBoard
+from streams.wire import InvalidMessage, RankedItem, Ranking, TrendingList
 
 
 def ranking(user_id: str, items: list[str], generated_at: int = 1_000) -> Ranking:
