@@ -14,15 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
-from streams.settings import REPO_ROOT
+from streams.settings import DEFAULT_DATA_DIR, DEFAULT_DATASETS_DIR
 from streams.wire import Item
 
 log = logging.getLogger(__name__)
 
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+SHARED_DATA = DEFAULT_DATASETS_DIR.resolve()
 MOVIELENS = SHARED_DATA / "movielens-ml-latest-small"
 MSN = SHARED_DATA / "msn-news-sample" / "DocFeatures.tsv"
-CACHE_DIR = REPO_ROOT / "var" / "bench"
+CACHE_DIR = DEFAULT_DATA_DIR.resolve() / "bench"
 # Noise per coordinate for derived items: the cosine of a derived vector to its
 # real parent is about 1/sqrt(1 + dim * noise**2) ≈ 0.85 at 384-d.
 DERIVED_NOISE = 0.03

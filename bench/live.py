@@ -8,13 +8,9 @@ so runs never read each other's messages. Worker processes are real
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import subprocess
-import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,7 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from streams.settings import REPO_ROOT, Settings
+from streams import processes
+from streams.processes import fresh_namespace
+from streams.settings import Settings
 from streams.topics import TopicNames
 from streams.wire import Event, ItemVector
 
@@ -30,7 +28,7 @@ log = logging.getLogger(__name__)
 
 BENCH_ENCODER_VERSION = "bench-derived"
 READY_TIMEOUT_S = 300.0
-RANKING_WORKER = ("streams.cli", "worker", "--role", "ranker", "--loglevel", "warning")
+RANKING_WORKER = ("streams.cli", *processes.RANKING_WORKER)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,35 +60,13 @@ def bench_broker(settings: Settings) -> Iterator[str]:
 
 
 def fresh_settings(bootstrap: str, data_dir: Path, partitions: int) -> Settings:
-    """Settings with a new topic prefix and app id; creates the topics."""
+    """Settings with a new topic prefix and app id (``streams.processes``); creates the topics."""
     from streams.admin import create_topics
 
-    run = uuid.uuid4().hex[:10]
-    settings = Settings(
-        kafka_bootstrap=bootstrap,
-        topic_prefix=f"bench-{run}.",
-        app_id=f"homefeed-bench-{run}",
-        data_dir=data_dir / run,
-        partitions=partitions,
-        standby_replicas=0,
-    )
+    base = Settings(kafka_bootstrap=bootstrap, data_dir=data_dir)
+    settings = fresh_namespace(base, "bench", partitions=partitions, standby_replicas=0)
     create_topics(settings)
     return settings
-
-
-def worker_env(settings: Settings, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """Environment for a worker subprocess using ``settings``' namespace."""
-    env = dict(os.environ)
-    env.update(
-        HOMEFEED_KAFKA_BOOTSTRAP=settings.bootstrap_servers,
-        HOMEFEED_TOPIC_PREFIX=settings.topic_prefix,
-        HOMEFEED_APP_ID=settings.app_id,
-        HOMEFEED_DATA_DIR=str(settings.data_dir),
-        HOMEFEED_PARTITIONS=str(settings.partitions),
-        HOMEFEED_STANDBY_REPLICAS="0",
-    )
-    env.update(extra or {})
-    return env
 
 
 @contextmanager
@@ -101,37 +77,9 @@ def running_workers(
 
     ``module_args`` is what follows ``python -m``: a ranking worker by default.
     """
-    log_dir.mkdir(parents=True, exist_ok=True)
-    processes: list[subprocess.Popen[bytes]] = []
-    handles = []
-    try:
-        for number in range(count):
-            handle = (log_dir / f"worker-{number}.log").open("ab")
-            handles.append(handle)
-            env = worker_env(settings, {"HOMEFEED_DATA_DIR": str(settings.data_dir / f"w{number}")})
-            processes.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", *module_args],
-                    cwd=REPO_ROOT,
-                    env=env,
-                    stdout=handle,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            )
-        yield processes
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
-        for handle in handles:
-            handle.close()
+    module, *args = module_args
+    with processes.running_workers(settings, count, log_dir, args, module=module) as workers:
+        yield workers
 
 
 async def publish_catalog(settings: Settings, items: int, *, seed: int = 0) -> None:

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from streams.settings import REPO_ROOT, Settings, load_settings
+from streams.settings import DEFAULT_DATASET, Settings, load_settings
 
 log = logging.getLogger("homefeed")
 
@@ -22,7 +22,7 @@ log = logging.getLogger("homefeed")
 # and keeps its heavy imports inside the command functions, so --help stays fast.
 COMMAND_MODULES: tuple[str, ...] = ("streams.homepage.cli", "streams.model_cli", "bench.cli")
 
-DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "movielens-ml-latest-small"
+DATA_HELP = f"(default: $HOMEFEED_DATASETS_DIR/{DEFAULT_DATASET})"
 
 
 def _broker(settings: Settings) -> object:
@@ -172,7 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker.set_defaults(func=cmd_worker)
 
     replay = sub.add_parser("replay", help="publish a data set's items, then its events")
-    replay.add_argument("--data", type=Path, default=DEFAULT_DATA, help="MovieLens or MSN folder")
+    replay.add_argument(
+        "--data", type=Path, default=None, help=f"MovieLens or MSN folder {DATA_HELP}"
+    )
     replay.add_argument("--rate", type=float, default=None, help="events per second (default: max)")
     replay.add_argument("--limit", type=int, default=None, help="publish at most N events")
     replay.add_argument("--items-only", action="store_true", help="publish the catalog only")
@@ -180,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.set_defaults(func=cmd_replay)
 
     watch = sub.add_parser("watch", help="live view of a few users' homepages")
-    watch.add_argument("--data", type=Path, default=DEFAULT_DATA, help="catalog for titles")
+    watch.add_argument("--data", type=Path, default=None, help=f"catalog for titles {DATA_HELP}")
     watch.add_argument(
         "--users", default=None, help="comma-separated user ids (default: first seen)"
     )
@@ -193,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     forget.set_defaults(func=cmd_forget)
 
     demo = sub.add_parser("demo", help="everything end to end on the local broker")
-    demo.add_argument("--data", type=Path, default=DEFAULT_DATA, help="MovieLens folder")
+    demo.add_argument("--data", type=Path, default=None, help=f"MovieLens folder {DATA_HELP}")
     demo.add_argument("--rate", type=float, default=200.0, help="replay events per second")
     demo.add_argument("--limit", type=int, default=None, help="replay at most N events")
     demo.add_argument("--show", type=int, default=4, help="how many users to show")
@@ -214,6 +216,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for noisy in ("kafka", "aiokafka", "faiss.loader"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     settings = load_settings()
+    if getattr(args, "data", False) is None:
+        args.data = settings.default_dataset
     return int(args.func(args, settings))
 
 

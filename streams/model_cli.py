@@ -14,14 +14,14 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from streams.settings import REPO_ROOT
+from streams.settings import DEFAULT_DATASET
 
 if TYPE_CHECKING:
     from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "movielens-ml-latest-small"
+DATA_HELP = f"(default: $HOMEFEED_DATASETS_DIR/{DEFAULT_DATASET})"
 PROTOCOL_CHOICES = ("temporal", "leave-last-out")
 RANKER_NAMES = ("model", "random", "popularity", "zero_shot_bert", "item_knn")
 
@@ -192,8 +192,9 @@ def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     """Register ``train``, ``eval`` and ``recommend``."""
     def common(parser: argparse.ArgumentParser, protocol: str) -> None:
-        parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
-                            help="MovieLens CSV folder (movies.csv, ratings.csv, tags.csv)")
+        parser.add_argument("--data", type=Path, default=None,
+                            help="MovieLens CSV folder (movies.csv, ratings.csv, tags.csv) "
+                            + DATA_HELP)
         parser.add_argument("--protocol", choices=PROTOCOL_CHOICES, default=protocol,
                             help=f"split (default {protocol})")
         parser.add_argument("--device", default=None,

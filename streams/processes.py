@@ -1,7 +1,8 @@
 """Running the pipeline's own processes: fresh namespaces, workers, bounded waits.
 
-Shared by the demo and the prequential evaluation, which both start workers
-as child processes against a broker and must never mix with earlier runs.
+The one way the demo, the prequential evaluation, the benchmarks and the live
+tests lay out a run that never mixes with earlier ones (topic prefix,
+consumer group, state folder) and start workers in it as child processes.
 """
 
 from __future__ import annotations
@@ -12,24 +13,35 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from streams.admin import topic_size
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
+RANKING_WORKER = ("worker", "--role", "ranker", "--loglevel", "warning")
 
-def fresh_namespace(base: Settings, label: str) -> Settings:
-    """Settings with run-specific topic prefix, consumer group and state folder."""
-    run_id = f"{label}-{time.strftime('%Y%m%d-%H%M%S')}"
-    return base.model_copy(
-        update={
-            "topic_prefix": f"{base.topic_prefix}{run_id}.",
-            "app_id": f"{base.app_id}-{run_id}",
-            "data_dir": base.data_dir / label / run_id,
-        }
+
+def fresh_namespace(base: Settings, label: str, **overrides: Any) -> Settings:
+    """Settings with a run-specific topic prefix, consumer group and state folder.
+
+    ``overrides`` set other fields (partitions, standby replicas, the broker, a
+    given state folder) in the same step.
+    """
+    run_id = f"{label}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    values = base.model_dump()
+    values.update(
+        topic_prefix=f"{base.topic_prefix}{run_id}.",
+        app_id=f"{base.app_id}-{run_id}",
+        data_dir=base.data_dir / label / run_id,
     )
+    values.update(overrides)
+    return Settings(**values)
 
 
 def child_env(settings: Settings, **extra: str) -> dict[str, str]:
@@ -40,22 +52,54 @@ def child_env(settings: Settings, **extra: str) -> dict[str, str]:
         HOMEFEED_APP_ID=settings.app_id,
         HOMEFEED_DATA_DIR=str(settings.data_dir),
         HOMEFEED_KAFKA_BOOTSTRAP=settings.bootstrap_servers,
-        **extra,
+        HOMEFEED_PARTITIONS=str(settings.partitions),
+        HOMEFEED_STANDBY_REPLICAS=str(settings.standby_replicas),
     )
+    env.update(extra)
     return env
 
 
-def spawn(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-    """Start `homefeed ARGS` in its own session, output appended to ``log_path``."""
+def spawn(
+    args: Sequence[str],
+    env: dict[str, str],
+    log_path: Path,
+    *,
+    module: str = "streams.cli",
+    cwd: Path | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start `python -m MODULE ARGS` (default: `homefeed ARGS`) in its own session."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as handle:
         return subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", *args],
+            [sys.executable, "-m", module, *args],
+            cwd=cwd,
             env=env,
             stdout=handle,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches us; we stop the children in order
         )
+
+
+@contextmanager
+def running_workers(
+    settings: Settings,
+    count: int,
+    log_dir: Path,
+    args: Sequence[str] = RANKING_WORKER,
+    *,
+    module: str = "streams.cli",
+    cwd: Path | None = None,
+) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """``count`` workers in one consumer group, each with its own state folder; stopped on exit."""
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        for number in range(count):
+            env = child_env(settings, HOMEFEED_DATA_DIR=str(settings.data_dir / f"w{number}"))
+            log_path = log_dir / f"worker-{number}.log"
+            processes.append(spawn(args, env, log_path, module=module, cwd=cwd))
+        yield processes
+    finally:
+        stop_all(processes, timeout_s=30.0)
 
 
 def stop(process: subprocess.Popen[bytes] | None, timeout_s: float = 20.0) -> None:
@@ -68,6 +112,15 @@ def stop(process: subprocess.Popen[bytes] | None, timeout_s: float = 20.0) -> No
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=5)
+
+
+def stop_all(processes: Sequence[subprocess.Popen[bytes]], timeout_s: float = 20.0) -> None:
+    """SIGTERM every child at once (they shut down in parallel), then :func:`stop` each."""
+    for process in processes:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+    for process in processes:
+        stop(process, timeout_s)
 
 
 def wait_for_vectors(bootstrap: str, topic: str, expected: int, timeout_s: float) -> int:

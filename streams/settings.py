@@ -9,11 +9,16 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_LOCAL_BOOTSTRAP = "127.0.0.1:9092"
+# Relative to the working directory (resolved when settings are read), so the
+# defaults mean the same from a checkout (`make demo` runs in its root) and
+# from an installed wheel: state in ./var, the shared data sets beside the checkout.
+DEFAULT_DATA_DIR = Path("var")
+DEFAULT_DATASETS_DIR = Path("..") / "shared" / "data"
+DEFAULT_DATASET = "movielens-ml-latest-small"
 
 
 class Settings(BaseSettings):
@@ -35,7 +40,11 @@ class Settings(BaseSettings):
     # --- Faust worker ----------------------------------------------------
     app_id: str = Field(default="homefeed", description="Faust app id = consumer group.")
     store: str = Field(default="rocksdb://", description="Faust table store URL.")
-    data_dir: Path = Field(default=REPO_ROOT / "var", description="Local state folder.")
+    data_dir: Path = Field(default=DEFAULT_DATA_DIR, description="Local state folder.")
+    datasets_dir: Path = Field(
+        default=DEFAULT_DATASETS_DIR,
+        description=f"Folder of the data sets; --data defaults to its {DEFAULT_DATASET}.",
+    )
     standby_replicas: int = Field(default=1, ge=0)
     session_timeout_s: float = Field(
         default=10.0, gt=0, description="How soon a dead worker's partitions move to another."
@@ -101,6 +110,16 @@ class Settings(BaseSettings):
     served_users_max: int = Field(
         default=100_000, ge=1, description="Users whose latest ranking the service keeps."
     )
+
+    @field_validator("data_dir", "datasets_dir")
+    @classmethod
+    def _absolute(cls, path: Path) -> Path:
+        return path.expanduser().resolve()
+
+    @property
+    def default_dataset(self) -> Path:
+        """What ``--data`` means when it is not given."""
+        return self.datasets_dir / DEFAULT_DATASET
 
     @cached_property
     def bootstrap_servers(self) -> str:

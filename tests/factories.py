@@ -8,9 +8,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from indexer.datasets import load_msn_items
-from streams.settings import REPO_ROOT
 from streams.wire import Event, Item
 
+# The checkout the tests run from, and the data sets beside it.
+REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 _event_ids = itertools.count()
 

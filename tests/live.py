@@ -5,9 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,9 +15,10 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from ranker.state import UserState
 from streams.admin import create_topics, topic_size
-from streams.processes import stop
-from streams.settings import REPO_ROOT, Settings
+from streams.processes import child_env, fresh_namespace, spawn, stop
+from streams.settings import Settings
 from streams.topics import TopicNames
+from tests.factories import REPO_ROOT
 
 
 @dataclass(frozen=True)
@@ -31,25 +30,14 @@ class LiveEnv:
 
     def env(self) -> dict[str, str]:
         """Environment for a worker subprocess using this namespace."""
-        env = dict(os.environ)
-        env.update(
-            HOMEFEED_KAFKA_BOOTSTRAP=self.settings.bootstrap_servers,
-            HOMEFEED_TOPIC_PREFIX=self.settings.topic_prefix,
-            HOMEFEED_APP_ID=self.settings.app_id,
-            HOMEFEED_DATA_DIR=str(self.settings.data_dir),
-            HOMEFEED_PARTITIONS=str(self.settings.partitions),
-            HOMEFEED_STANDBY_REPLICAS="0",
-        )
-        return env
+        return child_env(self.settings)
 
 
 def fresh_env(bootstrap: str, data_dir: Path, partitions: int = 4) -> LiveEnv:
-    """New topic prefix and app id so tests never see each other's messages."""
-    run = uuid.uuid4().hex[:10]
-    settings = Settings(
-        kafka_bootstrap=bootstrap,
-        topic_prefix=f"test-{run}.",
-        app_id=f"homefeed-test-{run}",
+    """New topic prefix and app id (streams.processes), so tests never see each other."""
+    settings = fresh_namespace(
+        Settings(kafka_bootstrap=bootstrap),
+        "test",
         data_dir=data_dir,
         partitions=partitions,
         standby_replicas=0,
@@ -66,20 +54,11 @@ def running_worker(
     env = live.env()
     if data_dir is not None:
         env["HOMEFEED_DATA_DIR"] = str(data_dir)
-    handle = log_path.open("ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streams.cli", "worker", "--role", role],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=handle,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    process = spawn(["worker", "--role", role], env, log_path, cwd=REPO_ROOT)
     try:
         yield process
     finally:
         stop(process, timeout_s=30)
-        handle.close()
 
 
 def produce(bootstrap: str, topic: str, messages: list[tuple[bytes | None, bytes | None]]) -> None:

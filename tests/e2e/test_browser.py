@@ -23,9 +23,8 @@ import pytest
 
 from deploy.kafka import free_ports
 from streams.admin import topic_size
-from streams.settings import REPO_ROOT
 from streams.wire import ItemVector
-from tests.factories import make_event, msn_items
+from tests.factories import REPO_ROOT, make_event, msn_items
 from tests.live import LiveEnv, TopicReader, fresh_env, produce, running_worker, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]

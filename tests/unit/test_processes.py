@@ -5,7 +5,7 @@ import subprocess
 import sys
 import time
 
-from streams.settings import REPO_ROOT
+from tests.factories import REPO_ROOT
 
 SCRIPT = """
 import time
