@@ -20,14 +20,10 @@ per 10k 384-d items (2 s for 64-d); Flat takes milliseconds.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import os
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import faiss
@@ -38,13 +34,25 @@ logger = logging.getLogger(__name__)
 AUTO = "auto"
 EXACT_FACTORY = "Flat"
 APPROXIMATE_FACTORY = "HNSW32"
-_FORMAT = 1
-_META_FILE, _VECTORS_FILE, _INDEX_FILE = "index.json", "vectors.npy", "index.faiss"
 # FAISS warns below 39 training points per centroid; PQ codebooks have 256.
 _POINTS_PER_CENTROID = 39
 _PQ_CENTROIDS = 256
 
 Hit = tuple[str, float]
+
+
+@dataclass(frozen=True)
+class IndexState:
+    """An index's contents and settings, as a snapshot stores them."""
+
+    dim: int
+    factory: str
+    options: dict[str, Any]
+    store: np.ndarray  # (rows, dim) float32, one per row ever added since the last rebuild
+    row_ids: list[str | None]  # row -> item id, None once retired
+    faiss_index: Any
+    built_factory: str
+    tombstones: int
 # Smallest query batch searched with all OpenMP threads (FAISS's own BLAS cut-off is 20).
 _THREADED_FROM = 20
 _MAX_THREADS = faiss.omp_get_max_threads()
@@ -319,82 +327,32 @@ class ItemIndex:
             valid &= ~np.isin(rows, seen_rows)
         return rows[valid][:k], scores[valid][:k]
 
-    # --- persistence ----------------------------------------------------------
+    # --- snapshots (indexer.snapshots writes and reads them) -----------------
 
-    def save(self, folder: str | Path) -> None:
-        """Write the index to ``folder``: FAISS file, ``.npy`` vectors, JSON sidecar.
-
-        The sidecar is written last and holds the other files' sha256, so a
-        crash mid-save or a file from another snapshot is caught by ``load``.
-        """
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        used = len(self._row_ids)
-        with _replacing(folder / _VECTORS_FILE) as tmp, tmp.open("wb") as file:
-            np.save(file, self._store[:used], allow_pickle=False)
-        with _replacing(folder / _INDEX_FILE) as tmp:
-            faiss.write_index(self._index, str(tmp))
-        meta = {
-            "format": _FORMAT,
-            "dim": self._dim,
-            "factory": self._factory,
-            "active_factory": self._built_factory,
-            "options": self._options,
-            "index_rows": int(self._index.ntotal),
-            "tombstones": self._tombstones,
-            "sha256": {name: _sha256(folder / name) for name in (_VECTORS_FILE, _INDEX_FILE)},
-            "item_ids": self._row_ids,
-        }
-        with _replacing(folder / _META_FILE) as tmp:
-            tmp.write_text(json.dumps(meta), encoding="utf-8")
+    def state(self) -> IndexState:
+        """Everything a snapshot must hold to rebuild this index exactly."""
+        return IndexState(
+            dim=self._dim,
+            factory=self._factory,
+            options=dict(self._options),
+            store=self._store[: len(self._row_ids)],
+            row_ids=list(self._row_ids),
+            faiss_index=self._index,
+            built_factory=self._built_factory,
+            tombstones=self._tombstones,
+        )
 
     @classmethod
-    def load(cls, folder: str | Path) -> ItemIndex:
-        """Read an index written by :meth:`save`; a corrupt file raises ValueError."""
-        folder = Path(folder)
-        meta_path = folder / _META_FILE
-        try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-            if meta["format"] != _FORMAT:
-                raise ValueError(f"{meta_path}: format {meta['format']}, expected {_FORMAT}")
-            dim, row_ids, index_rows = int(meta["dim"]), meta["item_ids"], int(meta["index_rows"])
-            index = cls(dim, meta["factory"], **meta["options"])
-            built_factory, tombstones = str(meta["active_factory"]), int(meta["tombstones"])
-            checksums = {name: meta["sha256"][name] for name in (_VECTORS_FILE, _INDEX_FILE)}
-        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as error:
-            raise ValueError(f"{meta_path}: not a valid index sidecar ({error!r})") from error
-        if not isinstance(row_ids, list) or not all(
-            item_id is None or isinstance(item_id, str) for item_id in row_ids
-        ):
-            raise ValueError(f"{meta_path}: item_ids must be a list of strings or nulls")
-        for name, checksum in checksums.items():
-            if _sha256(folder / name) != checksum:
-                raise ValueError(f"{folder / name}: checksum differs from {meta_path.name}")
-        vectors_path, index_path = folder / _VECTORS_FILE, folder / _INDEX_FILE
-        try:
-            store = np.load(vectors_path, allow_pickle=False)
-        except (ValueError, OSError) as error:
-            raise ValueError(f"{vectors_path}: not a readable .npy file ({error})") from error
-        if store.dtype != np.float32 or store.shape != (len(row_ids), dim):
-            raise ValueError(
-                f"{vectors_path}: {store.dtype}{store.shape} does not fit {meta_path.name}"
-            )
-        try:
-            faiss_index = faiss.read_index(str(index_path))
-        except RuntimeError as error:
-            raise ValueError(f"{index_path}: not a readable FAISS index") from error
-        if (
-            not isinstance(faiss_index, faiss.IndexIDMap)
-            or faiss_index.d != dim
-            or faiss_index.ntotal != index_rows
-        ):
-            raise ValueError(f"{index_path}: shape does not fit {meta_path.name}")
-        index._store, index._row_ids = np.ascontiguousarray(store), row_ids
+    def from_state(cls, state: IndexState) -> ItemIndex:
+        """The index a :meth:`state` describes (arrays are taken, not copied)."""
+        index = cls(state.dim, state.factory, **state.options)
+        row_ids = state.row_ids
+        index._store, index._row_ids = np.ascontiguousarray(state.store), row_ids
         index._live = np.fromiter((item_id is not None for item_id in row_ids), bool, len(row_ids))
         index._rows = {item_id: row for row, item_id in enumerate(row_ids) if item_id is not None}
-        index._index, index._built_factory = faiss_index, built_factory
-        index._tombstones = tombstones
-        index._configure(faiss_index)
+        index._index, index._built_factory = state.faiss_index, state.built_factory
+        index._tombstones = state.tombstones
+        index._configure(state.faiss_index)
         return index
 
     # --- storage and rebuilds -------------------------------------------------
@@ -507,19 +465,3 @@ def _normalised(matrix: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length (zero rows stay zero), so inner product is cosine."""
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     return np.ascontiguousarray(matrix / np.maximum(norms, 1e-12), dtype=np.float32)
-
-
-def _sha256(path: Path) -> str:
-    with path.open("rb") as file:
-        return hashlib.file_digest(file, "sha256").hexdigest()
-
-
-@contextmanager
-def _replacing(path: Path) -> Iterator[Path]:
-    """Yield a temporary path that replaces ``path`` atomically once written."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

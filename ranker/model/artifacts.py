@@ -21,6 +21,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from transformers import AutoTokenizer, BertConfig, PreTrainedTokenizerBase
 
+from indexer.checksums import sha256_file
 from indexer.encoder import resolve_device
 from ranker.model.click_model import ClickModel, ClickModelConfig
 
@@ -33,9 +34,10 @@ CONFIG_FILE = "config.json"
 MANIFEST_FILE = "manifest.json"
 
 
-def _sha256(path: Path) -> str:
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
+def _model_version(files: dict[str, str]) -> str:
+    """The version an artifact's file hashes give it."""
+    digest = hashlib.sha256("".join(f"{n}:{h};" for n, h in sorted(files.items())).encode())
+    return f"click-{digest.hexdigest()[:12]}"
 
 
 def save_artifact(model: ClickModel, tokenizer: PreTrainedTokenizerBase, out_dir: Path,
@@ -59,9 +61,8 @@ def save_artifact(model: ClickModel, tokenizer: PreTrainedTokenizerBase, out_dir
     tokenizer_files = [Path(name).name for name in tokenizer.save_pretrained(str(out_dir))]
     # save_pretrained may also write a config.json-like file; never let it win.
     hashed = sorted({WEIGHTS_FILE, CONFIG_FILE, *tokenizer_files} - {MANIFEST_FILE})
-    files = {name: _sha256(out_dir / name) for name in hashed if (out_dir / name).is_file()}
-    digest = hashlib.sha256("".join(f"{n}:{h};" for n, h in sorted(files.items())).encode())
-    model_version = f"click-{digest.hexdigest()[:12]}"
+    files = {name: sha256_file(out_dir / name) for name in hashed if (out_dir / name).is_file()}
+    model_version = _model_version(files)
     manifest = {"model_version": model_version, "files": files}
     (out_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True))
     log.info("saved click model %s to %s", model_version, out_dir)
@@ -86,11 +87,10 @@ def read_manifest(model_dir: Path) -> dict[str, object]:
         path = model_dir / name
         if not path.is_file():
             raise ValueError(f"{model_dir}: {name} is missing")
-        if _sha256(path) != expected:
+        if sha256_file(path) != expected:
             raise ValueError(f"{model_dir}: {name} does not match its manifest hash "
                              f"(corrupt or replaced file); refusing model {model_version}")
-    digest = hashlib.sha256("".join(f"{n}:{h};" for n, h in sorted(files.items())).encode())
-    if model_version != f"click-{digest.hexdigest()[:12]}":
+    if model_version != _model_version(files):
         raise ValueError(f"{manifest_path}: model_version {model_version} does not match "
                          "the file hashes")
     return manifest

@@ -105,10 +105,10 @@ def test_loader_refuses_a_config_that_does_not_fit_the_weights(artifact: Path,
     with pytest.raises(ValueError, match="does not match"):
         ClickPredictor.load(copy)
     # Re-signing the edited config still fails: the weights do not fit it.
-    from ranker.model.artifacts import _sha256
+    from indexer.checksums import sha256_file
 
     manifest = json.loads((copy / "manifest.json").read_text())
-    manifest["files"]["config.json"] = _sha256(copy / "config.json")
+    manifest["files"]["config.json"] = sha256_file(copy / "config.json")
     import hashlib
 
     digest = hashlib.sha256("".join(f"{n}:{h};" for n, h in sorted(manifest["files"].items()))

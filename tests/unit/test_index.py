@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from indexer.index import ItemIndex
+from indexer.snapshots import load_index, save_index
 
 DIM = 32
 
@@ -138,8 +139,8 @@ def test_hnsw_catalog_keeps_streaming_through_compaction(make_vectors, tmp_path:
     assert hits[0][0] == item_ids[0] and len(hits) == 20
     assert not {item_id for item_id, _ in hits} & set(item_ids[100:250])
     index.remove(item_ids[250:260])  # tombstones, saved and loaded as such
-    index.save(tmp_path)
-    assert ItemIndex.load(tmp_path).search(query, k=20) == index.search(query, k=20)
+    save_index(index, tmp_path)
+    assert load_index(tmp_path).search(query, k=20) == index.search(query, k=20)
 
 
 def test_trainable_index_serves_exact_until_trained(make_vectors) -> None:
@@ -166,8 +167,8 @@ def test_save_load_round_trip(catalog, make_vectors, tmp_path: Path) -> None:
     index.remove(item_ids[:3])
     queries = make_vectors(5, seed=5)
 
-    index.save(tmp_path)
-    loaded = ItemIndex.load(tmp_path)
+    save_index(index, tmp_path)
+    loaded = load_index(tmp_path)
 
     assert loaded.item_ids() == index.item_ids()
     assert loaded.search(queries, k=10) == index.search(queries, k=10)
@@ -179,24 +180,24 @@ def test_save_load_round_trip(catalog, make_vectors, tmp_path: Path) -> None:
 @pytest.mark.parametrize("file_name", ["index.faiss", "vectors.npy", "index.json"])
 def test_corrupt_file_raises_value_error_naming_it(catalog, tmp_path: Path, file_name: str) -> None:
     index, _, _ = catalog
-    index.save(tmp_path)
+    save_index(index, tmp_path)
     target = tmp_path / file_name
     target.write_bytes(target.read_bytes()[:50])
 
     with pytest.raises(ValueError, match=file_name):
-        ItemIndex.load(tmp_path)
+        load_index(tmp_path)
 
 
 def test_mismatched_snapshot_file_raises_value_error(catalog, make_vectors, tmp_path) -> None:
     index, _, _ = catalog
-    index.save(tmp_path / "a")
+    save_index(index, tmp_path / "a")
     other = ItemIndex(DIM)
     other.upsert(["x"], make_vectors(1))
-    other.save(tmp_path / "b")
+    save_index(other, tmp_path / "b")
     (tmp_path / "a" / "vectors.npy").write_bytes((tmp_path / "b" / "vectors.npy").read_bytes())
 
     with pytest.raises(ValueError, match="vectors.npy"):
-        ItemIndex.load(tmp_path / "a")
+        load_index(tmp_path / "a")
 
 
 def test_rejects_bad_input(catalog) -> None:
