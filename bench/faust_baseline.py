@@ -12,18 +12,28 @@ environment; it forwards to ``<prefix>faust-baseline``.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from pathlib import Path
+
 import faust
 from faust.types import StreamT
 
+from bench.live import drain_rate, read_topic, running_workers
+from bench.passthrough import forwarded_points
 from ranker.state import UserState
+from streams.admin import create_topics
 from streams.app import create_app
 from streams.outputs import ProducerOutput
 from streams.settings import Settings, load_settings
 from streams.tables import TableStateStore, user_state_table
-from streams.topics import TopicNames
+from streams.topics import TopicNames, TopicSpec
 from streams.wire import Event, InvalidMessage
 
+log = logging.getLogger(__name__)
+
 OUTPUT_SUFFIX = "faust-baseline"
+BASELINE_MODULE = ("bench.faust_baseline",)
 
 
 def output_topic(settings: Settings) -> str:
@@ -67,6 +77,26 @@ def create_baseline_app(settings: Settings) -> faust.App:
             await forward.send(key=user_event.user_id.encode(), value=raw)
 
     return app
+
+
+def run_faust_baseline(
+    run: Settings, bootstrap: str, backlog: int, log_dir: Path, prefix: str, timeout_s: float
+) -> float:
+    """Drain rate of a bare Faust worker with the pipeline's state table (no ranking)."""
+    baseline = run.model_copy(
+        update={"app_id": f"{run.app_id}-faust-baseline", "data_dir": run.data_dir / "faust"}
+    )
+    target = output_topic(baseline)
+    create_topics(baseline, [TopicSpec(target, run.partitions, {})])
+    with running_workers(
+        baseline, 1, log_dir / f"{run.topic_prefix.rstrip('.')}-faust", BASELINE_MODULE
+    ):
+        forwarded = asyncio.run(
+            read_topic(bootstrap, target, run.partitions, backlog, timeout_s=timeout_s)
+        )
+    rate = drain_rate(forwarded_points(forwarded, prefix))
+    log.info("Faust + table baseline drained at %.0f events/s", rate)
+    return rate
 
 
 def main() -> None:

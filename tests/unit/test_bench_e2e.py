@@ -1,7 +1,8 @@
 """End-to-end benchmark helpers: which backlog event a ranking or a forwarded record answers."""
 
-from bench.e2e import forwarded_points, ranking_points
+from bench.e2e import ranking_points
 from bench.live import OutputRecord, synthetic_events
+from bench.passthrough import forwarded_points
 from streams.wire import RankedItem, Ranking
 
 
