@@ -3,8 +3,8 @@ restart, and a corrupt artifact leaves the running model in place."""
 
 from __future__ import annotations
 
+import os
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +15,7 @@ from indexer.datasets import load_movielens_items
 from indexer.encoder import default_model_dir
 from ranker.model.artifacts import WEIGHTS_FILE, save_artifact
 from ranker.model.click_model import ClickModelConfig
+from ranker.model.model_watch import COMPLETE_MARKER
 from ranker.training.train import TrainConfig, prepare, train_click_model
 from streams.wire import ItemVector
 from tests.factories import make_event
@@ -124,8 +125,8 @@ def test_model_scores_live_and_is_hot_swapped(
         )
         assert ranking_after(live, "fan", horror[:3], 1_000_000_000_000) == first
 
-        time.sleep(1.1)  # a newer artifact must look newer on disk
         second = save(model, models / "v2", "second")
+        newer_than(models / "v2", models / "v1")
         assert second != first
         wait_for(
             lambda: set(vector_versions(live).values()) == {second},
@@ -138,14 +139,22 @@ def test_model_scores_live_and_is_hot_swapped(
             "rankings from the new model, without a restart",
         )
 
-        time.sleep(1.1)
         broken = models / "v3"
         shutil.copytree(models / "v2", broken)
         with (broken / WEIGHTS_FILE).open("r+b") as handle:
             handle.seek(200)
             handle.write(b"\x00corrupt\x00")
-        (broken / "manifest.json").touch()
-        time.sleep(3)  # three polls of the broken artifact
+        newer_than(broken, models / "v2")
+        log_path = tmp_path / "worker.log"
+        wait_for(
+            lambda: f"not loading model {broken}" in log_path.read_text(),
+            60,
+            "the worker to refuse the broken artifact",
+        )
         assert ranking_after(live, "fan", horror[4:5], 1_000_000_200_000) == second
-    log_text = (tmp_path / "worker.log").read_text()
-    assert "not loading model" in log_text and str(broken) in log_text
+
+
+def newer_than(artifact: Path, previous: Path) -> None:
+    """Make ``artifact`` look newer on disk than ``previous`` (the watcher compares mtimes)."""
+    stamp = (previous / COMPLETE_MARKER).stat().st_mtime + 10
+    os.utime(artifact / COMPLETE_MARKER, (stamp, stamp))
