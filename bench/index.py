@@ -152,7 +152,7 @@ def run_index_bench(
         if n > hnsw_max:
             built = [r for r in rows if r["name"] == "HNSW32"]
             per_vector = (
-                f"{float(built[-1]['build_s']) / int(built[-1]['n']) * 1000:.2f} ms per vector "  # type: ignore[arg-type]
+                f"{float(built[-1]['build_s']) / int(built[-1]['n']) * 1000:.2f} ms per vector "  # type: ignore[arg-type,call-overload]
                 f"measured at n={built[-1]['n']}"
                 if built
                 else "about 0.75 ms per vector on 2 cores"
@@ -176,9 +176,12 @@ def run_index_bench(
         )
         result.ratios.append(
             Ratio(
-                f"{best['name']} recall@100", float(best["recall@100"]), 1.0, target=TARGET_RECALL
+                f"{best['name']} recall@100",
+                float(best["recall@100"]),  # type: ignore[arg-type]
+                1.0,
+                target=TARGET_RECALL,
             )
-        )  # type: ignore[arg-type]
+        )
     result.figures["configurations"] = rows
     result.notes.append(
         f"catalog: real BERT vectors of the MSN+MovieLens items plus Gaussian noise (derived); "

@@ -58,7 +58,7 @@ def state_owners(data_dirs: list[Path], prefix: str = "user-") -> dict[str, list
             )
             try:
                 for key in db.keys():
-                    user = bytes(key).decode()
+                    user = bytes(key).decode()  # type: ignore[arg-type]
                     if user.startswith(prefix) and worker not in owners.setdefault(user, []):
                         owners[user].append(worker)
             finally:

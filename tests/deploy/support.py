@@ -61,7 +61,7 @@ def settings_from_env(env: dict[str, str]) -> Settings:
     ours = {key: value for key, value in env.items() if key.startswith(ENV_PREFIX)}
     unknown = sorted(set(ours) - set(fields))
     assert not unknown, f"not settings in streams/settings.py: {unknown}"
-    return Settings(**{fields[key]: value for key, value in ours.items()})
+    return Settings(**{fields[key]: value for key, value in ours.items()})  # type: ignore[arg-type]
 
 
 def parse_command(argv: list[str]) -> Any:

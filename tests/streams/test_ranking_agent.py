@@ -67,7 +67,7 @@ def build(tmp_path: Path) -> tuple[Any, Any, RankingService, RecordingTopic, Rec
         table,
         service,
         feed,
-        DeadLetterPublisher(dead),
+        DeadLetterPublisher(dead),  # type: ignore[arg-type]
         batch_size=8,
     )  # type: ignore[arg-type]
     return app, table, service, rankings, dead, stats

@@ -25,7 +25,8 @@ def write_taste_folder(folder: Path, *, users: int = 32, movies_per_genre: int =
     the leave-last-out splits have test events with history.
     """
     rng = np.random.default_rng(seed)
-    movies, by_genre = [], {}
+    movies = []
+    by_genre: dict[str, list[str]] = {}
     for g, genre in enumerate(GENRES):
         by_genre[genre] = []
         for n in range(movies_per_genre):

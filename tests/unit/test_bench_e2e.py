@@ -29,4 +29,4 @@ def test_synthetic_events_are_reproducible_and_only_clicks_and_views() -> None:
         (e.user_id, e.item_id, e.type) for e in again
     ]
     assert {e.type for e in first} <= {"click", "view"}
-    assert all(int(e.item_id.removeprefix("item-")) < 5000 for e in first)
+    assert all(int((e.item_id or "").removeprefix("item-")) < 5000 for e in first)

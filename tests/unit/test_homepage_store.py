@@ -18,9 +18,15 @@ def test_store_keeps_latest_ranking_and_ignores_a_late_older_one() -> None:
     store = RankingStore(max_users=10)
     store.put(ranking("ann", ["a", "b"], generated_at=2_000))
     store.put(ranking("ann", ["z"], generated_at=1_000))  # arrived late, older
-    assert [i.item_id for i in store.get("ann").items] == ["a", "b"]
+    assert shown(store, "ann") == ["a", "b"]
     store.put(ranking("ann", ["c"], generated_at=3_000))
-    assert [i.item_id for i in store.get("ann").items] == ["c"]
+    assert shown(store, "ann") == ["c"]
+
+
+def shown(store: RankingStore, user_id: str) -> list[str]:
+    current = store.get(user_id)
+    assert current is not None, f"no ranking for {user_id}"
+    return [item.item_id for item in current.items]
 
 
 def test_store_is_bounded_and_drops_the_least_recently_updated_user() -> None:
