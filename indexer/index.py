@@ -29,14 +29,17 @@ from typing import Any
 import faiss
 import numpy as np
 
+from indexer.factories import (
+    AUTO,
+    EXACT_FACTORY,
+    configure,
+    desired_factory,
+    new_faiss_index,
+    train_size_for,
+)
+
 logger = logging.getLogger(__name__)
 
-AUTO = "auto"
-EXACT_FACTORY = "Flat"
-APPROXIMATE_FACTORY = "HNSW32"
-# FAISS warns below 39 training points per centroid; PQ codebooks have 256.
-_POINTS_PER_CENTROID = 39
-_PQ_CENTROIDS = 256
 
 Hit = tuple[str, float]
 
@@ -101,14 +104,7 @@ class ItemIndex:
         self._ef_search = ef_search
         self._nprobe = nprobe
         self._max_deleted_fraction = max_deleted_fraction
-        self._train_size = 0
-        if factory != AUTO:
-            try:
-                probe = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
-            except RuntimeError as error:
-                raise ValueError(f"invalid FAISS factory string {factory!r}") from error
-            if not probe.is_trained:
-                self._train_size = train_size or self._default_train_size(probe)
+        self._train_size = train_size_for(dim, factory, train_size)
         # Saved with the index so a loaded one behaves like the one saved.
         self._options: dict[str, Any] = {
             "approximate_from": approximate_from,
@@ -383,21 +379,15 @@ class ItemIndex:
         live[: len(self._row_ids)] = self._live[: len(self._row_ids)]
         self._store, self._live = store, live
 
-    def _desired_factory(self) -> str:
-        live = len(self._rows)
-        if self._factory == AUTO:
-            # Hysteresis: a catalog hovering at the threshold must not flip-flop.
-            switch_at = self._approximate_from
-            if self._built_factory == APPROXIMATE_FACTORY:
-                switch_at //= 2
-            return APPROXIMATE_FACTORY if live >= switch_at else EXACT_FACTORY
-        if self._train_size and self._built_factory != self._factory:
-            return self._factory if live >= self._train_size else EXACT_FACTORY
-        return self._factory
-
     def _maybe_rebuild(self) -> bool:
         """Rebuild when the wanted index kind changed or retired rows piled up."""
-        desired = self._desired_factory()
+        desired = desired_factory(
+            self._factory,
+            self._built_factory,
+            len(self._rows),
+            approximate_from=self._approximate_from,
+            train_size=self._train_size,
+        )
         retired = len(self._row_ids) - len(self._rows)
         if desired == self._built_factory and retired <= self._max_deleted_fraction * len(
             self._row_ids
@@ -428,29 +418,18 @@ class ItemIndex:
         )
 
     def _new_index(self, factory: str) -> Any:
-        # IDMap (not IDMap2): our own store already serves vectors back.
-        index = faiss.index_factory(self._dim, f"IDMap,{factory}", faiss.METRIC_INNER_PRODUCT)
+        index = new_faiss_index(self._dim, factory)
         self._configure(index)
         self._can_remove = True
         return index
 
     def _configure(self, index: Any) -> None:
-        inner = faiss.downcast_index(index.index)
-        self._is_hnsw = False
-        if isinstance(inner, faiss.IndexHNSW):
-            self._is_hnsw = True
-            inner.hnsw.efConstruction = self._ef_construction
-            inner.hnsw.efSearch = self._ef_search
-        ivf = faiss.try_extract_index_ivf(inner)
-        if ivf is not None:
-            ivf.nprobe = self._nprobe or max(1, ivf.nlist // 16)
-
-    @staticmethod
-    def _default_train_size(probe: Any) -> int:
-        ivf = faiss.try_extract_index_ivf(probe)
-        if ivf is not None:
-            return _POINTS_PER_CENTROID * int(ivf.nlist)
-        return _POINTS_PER_CENTROID * _PQ_CENTROIDS
+        self._is_hnsw = configure(
+            index,
+            ef_construction=self._ef_construction,
+            ef_search=self._ef_search,
+            nprobe=self._nprobe,
+        )
 
     def _as_matrix(self, vectors: np.ndarray, name: str) -> np.ndarray:
         matrix = np.asarray(vectors, dtype=np.float32)

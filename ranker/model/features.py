@@ -172,6 +172,30 @@ def genre_profiles(item_genres: np.ndarray, history_items: np.ndarray,
     return (profile / np.maximum(norm, 1e-6)).astype(np.float32)
 
 
+def genre_affinity(profiles: np.ndarray, item_genres: np.ndarray) -> np.ndarray:
+    """Cosine of each user's genre profile and each candidate's genres.
+
+    Args:
+        profiles: ``(users, genres)`` from :func:`genre_profiles`.
+        item_genres: ``(C, genres)`` one-hot rows shared by every user, or
+            ``(users, C, genres)`` per user.
+
+    """
+    norms = np.maximum(np.linalg.norm(item_genres, axis=-1), 1e-6)
+    if item_genres.ndim == 2:  # one candidate list for every user (full ranking)
+        return (profiles @ item_genres.T) / norms  # type: ignore[no-any-return]
+    return np.einsum("bcg,bg->bc", item_genres, profiles) / norms  # type: ignore[no-any-return]
+
+
+def genre_matrix(genre_sets: Sequence[set[str]], vocabulary: dict[str, int]) -> np.ndarray:
+    """One-hot ``(len(genre_sets), len(vocabulary))`` rows of genre sets (float32)."""
+    matrix = np.zeros((len(genre_sets), len(vocabulary)), dtype=np.float32)
+    for row, genres in enumerate(genre_sets):
+        for genre in genres:
+            matrix[row, vocabulary[genre]] = 1.0
+    return matrix
+
+
 def candidate_features(*, popularity: np.ndarray, trending: np.ndarray, first_ts: np.ndarray,
                        release_years: np.ndarray, genre_affinity: np.ndarray,
                        event_ts: np.ndarray, history_length: np.ndarray) -> np.ndarray:

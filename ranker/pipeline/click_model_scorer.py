@@ -16,7 +16,13 @@ import numpy as np
 
 from indexer.replica import IndexReplica
 from ranker.model.artifacts import ClickPredictor
-from ranker.model.features import LiveItemStats, candidate_features
+from ranker.model.features import (
+    LiveItemStats,
+    candidate_features,
+    genre_affinity,
+    genre_matrix,
+    genre_profiles,
+)
 from ranker.model.item_text import genre_set, release_year
 from ranker.pipeline.candidates import Candidates
 from ranker.pipeline.stages import RankingQuery, Scorer
@@ -115,23 +121,29 @@ class ClickModelScorer:
 
     def _features(self, query: RankingQuery, item_ids: list[str], ts: float) -> np.ndarray:
         popularity, trending, first_ts = self._stats.rows(item_ids, ts)
-        profile: dict[str, float] = {}
-        for interaction in query.history:
-            weight = max(0.0, INTERACTION_WEIGHTS.get(interaction.type, 0.0))
-            info = self._replica.info.get(interaction.item_id)
-            for genre in genre_set(info.category if info else None):
-                profile[genre] = profile.get(genre, 0.0) + weight
-        norm = math.sqrt(sum(v * v for v in profile.values())) or 1.0
-        affinity = np.zeros(len(item_ids))
-        years = np.full(len(item_ids), math.nan)
-        for column, item_id in enumerate(item_ids):
-            info = self._replica.info.get(item_id)
-            genres = genre_set(info.category if info else None)
-            if genres:
-                overlap = sum(profile.get(g, 0.0) for g in genres)
-                affinity[column] = overlap / norm / math.sqrt(len(genres))
-            if info:
-                years[column] = release_year(info.title)
+        info = self._replica.info.get
+        history_infos = [info(interaction.item_id) for interaction in query.history]
+        candidate_infos = [info(item_id) for item_id in item_ids]
+        history_genres = [genre_set(i.category if i else None) for i in history_infos]
+        candidate_genres = [genre_set(i.category if i else None) for i in candidate_infos]
+        # The genre profile and affinity of training (ranker.model.features), over
+        # the genres this user's history and candidates mention.
+        vocabulary: dict[str, int] = {}
+        for genres in (*history_genres, *candidate_genres):
+            for genre in genres:
+                vocabulary.setdefault(genre, len(vocabulary))
+        weights = np.array(
+            [[INTERACTION_WEIGHTS.get(i.type, 0.0) for i in query.history]], dtype=np.float32
+        )
+        profile = genre_profiles(
+            genre_matrix(history_genres, vocabulary),
+            np.arange(len(history_genres))[None, :],
+            weights,
+        )
+        affinity = genre_affinity(profile, genre_matrix(candidate_genres, vocabulary))[0]
+        years = np.array(
+            [release_year(i.title) if i else math.nan for i in candidate_infos], dtype=np.float64
+        )
         return candidate_features(
             popularity=popularity,
             trending=trending,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ranker.model.features import candidate_features, genre_profiles
+from ranker.model.features import candidate_features, genre_affinity, genre_profiles
 from ranker.training.data import TYPE_WEIGHTS, Catalog, InteractionLog
 
 
@@ -82,12 +82,7 @@ def features_for(catalog: Catalog, histories: Histories, candidates: np.ndarray,
     """
     event_ts = histories.event_ts.astype(np.float64)[:, None]
     profiles = genre_profiles(catalog.genres, histories.items, histories.weights)
-    item_genres = catalog.genres[candidates]
-    norms = np.maximum(np.linalg.norm(item_genres, axis=-1), 1e-6)
-    if candidates.ndim == 1:  # one candidate list shared by every history (full ranking)
-        affinity = (profiles @ item_genres.T) / norms
-    else:
-        affinity = np.einsum("bcg,bg->bc", item_genres, profiles) / norms
+    affinity = genre_affinity(profiles, catalog.genres[candidates])
     return candidate_features(
         popularity=popularity,
         trending=trending,
