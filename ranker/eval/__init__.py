@@ -1,0 +1,1 @@
+"""Offline only: metrics, protocols, baselines, export, prequential scoring."""

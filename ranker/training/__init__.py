@@ -1,0 +1,1 @@
+"""Offline only: examples from logs, the training loop, the served log as negatives."""
