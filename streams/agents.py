@@ -19,6 +19,7 @@ from faust.types import StreamT
 
 from indexer.service import IndexingService
 from ranker.pending import PendingRankings
+from ranker.pipeline.side_effects import FilterStatsSideEffect
 from ranker.service import RankingService
 from streams.dead_letter import DeadLetterPublisher
 from streams.index_feed import IndexFeed
@@ -54,6 +55,9 @@ def register_ranking_agents(
         "ranking_s": 0.0,
         "lock_wait_s": 0.0,
     }
+    for effect in service.pipeline.side_effects:
+        if isinstance(effect, FilterStatsSideEffect):
+            stats["removed_by_filter"] = effect.removed  # kept current by the side effect
 
     @app.agent(events_topic, name="homefeed.update-user-state")
     async def update_user_state(stream: StreamT) -> None:  # type: ignore[type-arg]

@@ -7,6 +7,7 @@ import pytest
 
 from indexer.index import ItemIndex
 from indexer.replica import IndexReplica
+from ranker.pipeline.side_effects import FilterStatsSideEffect
 from ranker.pipeline.stage_list import build_pipeline
 from ranker.service import BatchOutcome, RankingService
 from ranker.state import UserState
@@ -120,3 +121,19 @@ def test_search_text_steers_the_homepage(service: RankingService) -> None:
     service.encode_text = lambda texts: np.stack([autos for _ in texts])
     outcome = process(service, [make_event("u1", None, kind="search", text="cars")], store)
     assert outcome.homepages[0].items[0].item_id.startswith("autos-")
+
+
+def test_what_filters_removed_is_counted(service: RankingService) -> None:
+    store = DictStore()
+    clicks = [make_event("u1", f"sports-{n}", ts=n) for n in range(3)]
+    outcome = process(service, clicks, store)
+    # Trending offers the clicked stories back; the seen filter takes them out.
+    (homepage,) = outcome.homepages
+    assert set(homepage.removed["seen"]) == {"sports-0", "sports-1", "sports-2"}
+    (counter,) = [e for e in service.pipeline.side_effects if isinstance(e, FilterStatsSideEffect)]
+    assert counter.removed["seen"] == 3
+
+
+def test_the_homepage_names_the_scorer_that_ranked_it(service: RankingService) -> None:
+    outcome = process(service, [make_event("u1", "food-1")], DictStore())
+    assert outcome.homepages[0].model_version == "dot@test"
