@@ -56,6 +56,8 @@ class IndexState:
     faiss_index: Any
     built_factory: str
     tombstones: int
+
+
 # Smallest query batch searched with all OpenMP threads (FAISS's own BLAS cut-off is 20).
 _THREADED_FROM = 20
 _MAX_THREADS = faiss.omp_get_max_threads()

@@ -26,6 +26,7 @@ def event_fingerprint(event_id: str) -> int:
     digest = hashlib.blake2b(event_id.encode(), digest_size=_FINGERPRINT_BYTES).digest()
     return int.from_bytes(digest, "little")
 
+
 # How much each kind of interaction says about what the user wants next.
 INTERACTION_WEIGHTS: dict[str, float] = {
     "click": 1.0,
@@ -127,9 +128,7 @@ class UserState:
                 kinds if "?" not in kinds else [i.type for i in history],
                 ts_deltas,
                 seen,
-                b"".join(
-                    fp.to_bytes(_FINGERPRINT_BYTES, "little") for fp in self.recent_event_ids
-                ),
+                b"".join(fp.to_bytes(_FINGERPRINT_BYTES, "little") for fp in self.recent_event_ids),
                 self.processed,
                 self.duplicates,
                 self.last_event_ts,

@@ -40,11 +40,18 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     from ranker.training.train import TrainConfig, prepare, train_click_model
 
     prepared = prepare(args.data, args.protocol)
-    config = TrainConfig(protocol=args.protocol, epochs=args.epochs,
-                         examples_per_epoch=args.examples_per_epoch, batch_size=args.batch_size,
-                         negatives=args.negatives, popular_share=args.popular_share,
-                         seed=args.seed, warmup_passes=args.warmup_passes,
-                         device=args.device or settings.device, threads=args.threads)
+    config = TrainConfig(
+        protocol=args.protocol,
+        epochs=args.epochs,
+        examples_per_epoch=args.examples_per_epoch,
+        batch_size=args.batch_size,
+        negatives=args.negatives,
+        popular_share=args.popular_share,
+        seed=args.seed,
+        warmup_passes=args.warmup_passes,
+        device=args.device or settings.device,
+        threads=args.threads,
+    )
     model_config = ClickModelConfig(trainable_layers=args.trainable_layers)
     shown = None
     if args.from_served:
@@ -55,25 +62,39 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         topic = TopicNames.from_settings(settings).served
         served = read_served(settings.bootstrap_servers, topic)
         shown = shown_before(served, prepared.catalog, prepared.log)
-        print(f"{len(served)} served homepages from {topic}: "
-              f"{len(shown)} events had a homepage shown just before them")
-    model, report, _ = train_click_model(prepared, model_config, config,
-                                         cache_dir=settings.data_dir / "cache",
-                                         progress=sys.stderr.isatty() or args.progress,
-                                         shown=shown)
+        print(
+            f"{len(served)} served homepages from {topic}: "
+            f"{len(shown)} events had a homepage shown just before them"
+        )
+    model, report, _ = train_click_model(
+        prepared,
+        model_config,
+        config,
+        cache_dir=settings.data_dir / "cache",
+        progress=sys.stderr.isatty() or args.progress,
+        shown=shown,
+    )
     from transformers import AutoTokenizer
 
     from indexer.encoder import default_model_dir
 
     tokenizer = AutoTokenizer.from_pretrained(default_model_dir(), local_files_only=True)
-    version = save_artifact(model, tokenizer, args.out, {
-        "train": asdict(config), "report": report.to_dict(),
-        "split": prepared.split.describe(), "data": {"folder": str(args.data),
-                                                      **_data_facts(prepared)},
-    })
-    print(f"model {version} saved to {args.out}: best epoch {report.best_epoch}/"
-          f"{report.epochs_run}, val nDCG@10 {report.best_val_ndcg10:.4f}, "
-          f"{report.train_examples} training examples, {report.seconds:.0f}s")
+    version = save_artifact(
+        model,
+        tokenizer,
+        args.out,
+        {
+            "train": asdict(config),
+            "report": report.to_dict(),
+            "split": prepared.split.describe(),
+            "data": {"folder": str(args.data), **_data_facts(prepared)},
+        },
+    )
+    print(
+        f"model {version} saved to {args.out}: best epoch {report.best_epoch}/"
+        f"{report.epochs_run}, val nDCG@10 {report.best_val_ndcg10:.4f}, "
+        f"{report.train_examples} training examples, {report.seconds:.0f}s"
+    )
     return 0
 
 
@@ -90,9 +111,15 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     if len(eval_set) == 0:
         raise SystemExit("no test events with history in this split: nothing to evaluate")
     names = [n for n in args.rankers.split(",") if n and (n != "model" or args.model)]
-    rankers = build_rankers(names, prepared, eval_set, model_dir=args.model,
-                            device=args.device or settings.device,
-                            cache_dir=settings.data_dir / "cache", seed=args.seed)
+    rankers = build_rankers(
+        names,
+        prepared,
+        eval_set,
+        model_dir=args.model,
+        device=args.device or settings.device,
+        cache_dir=settings.data_dir / "cache",
+        seed=args.seed,
+    )
     results: dict[str, dict[str, float]] = {}
     seconds: dict[str, float] = {}
     diversity: dict[str, dict[str, float]] = {}
@@ -106,9 +133,12 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
             diversity = _diversity_cost(args.data, prepared, eval_set, outcome.top_items)
     report = {
         "models": results,
-        "split": {**prepared.split.describe(), "test_moments": len(eval_set),
-                  "list_negatives": int(eval_set.negatives.shape[1]),
-                  "counts_frozen_at_ts": eval_set.reference_ts},
+        "split": {
+            **prepared.split.describe(),
+            "test_moments": len(eval_set),
+            "list_negatives": int(eval_set.negatives.shape[1]),
+            "counts_frozen_at_ts": eval_set.reference_ts,
+        },
         "data": {"folder": str(args.data), **_data_facts(prepared)},
         "model_dir": str(args.model) if args.model else None,
         "seconds": seconds,
@@ -117,13 +147,16 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
     plot = args.out.with_suffix(".png")
-    save_plot(results, plot, f"{args.data.name}, {args.protocol} split, "
-                             f"{len(eval_set)} test moments")
+    save_plot(
+        results, plot, f"{args.data.name}, {args.protocol} split, {len(eval_set)} test moments"
+    )
     print(report_table(results))
     for cap, figures in diversity.items():
         rule = "no genre cap" if cap == "none" else f"at most {cap} per genre in the top 10"
-        print(f"model, {rule}: hit@10 {figures['hit@10']:.4f}, "
-              f"full_ndcg@10 {figures['full_ndcg@10']:.4f}")
+        print(
+            f"model, {rule}: hit@10 {figures['hit@10']:.4f}, "
+            f"full_ndcg@10 {figures['full_ndcg@10']:.4f}"
+        )
     print(f"wrote {args.out} and {plot}")
     return 0
 
@@ -133,8 +166,9 @@ DIVERSITY_DEPTH = 100
 DIVERSITY_CAPS = (6, 3)
 
 
-def _diversity_cost(data: Path, prepared: object, eval_set: object,
-                    top_items: object) -> dict[str, dict[str, float]]:
+def _diversity_cost(
+    data: Path, prepared: object, eval_set: object, top_items: object
+) -> dict[str, dict[str, float]]:
     """The model's Hit@10/nDCG@10 with the live diversity cap, against no cap."""
     from indexer.datasets import load_movielens_items
     from indexer.replica import category_key
@@ -154,17 +188,28 @@ def cmd_eval_replay(args: argparse.Namespace, settings: Settings) -> int:
         split = json.loads((args.model / "config.json").read_text()).get("split", {})
         # Only clicks the model never trained on count; earlier ones just build state.
         score_from_s = int(split.get("test_cut_ts", 0))
-    result = run_prequential(settings, args.data, model_dir=args.model, limit=args.limit,
-                             rate=args.rate, score_from_ms=score_from_s * 1000)
-    report = {"replay": result.to_dict(), "data": {"folder": str(args.data)},
-              "model_dir": str(args.model) if args.model else None,
-              "scored_from_ts": score_from_s}
+    result = run_prequential(
+        settings,
+        args.data,
+        model_dir=args.model,
+        limit=args.limit,
+        rate=args.rate,
+        score_from_ms=score_from_s * 1000,
+    )
+    report = {
+        "replay": result.to_dict(),
+        "data": {"folder": str(args.data)},
+        "model_dir": str(args.model) if args.model else None,
+        "scored_from_ts": score_from_s,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
     figures = result.to_dict()
-    print(f"prequential HitRate@10 over {figures['positives']} clicks: "
-          f"pipeline {figures['hit@10_pipeline']:.4f} ({', '.join(result.model_versions)}), "
-          f"trending {figures['hit@10_trending']:.4f}; wrote {args.out}")
+    print(
+        f"prequential HitRate@10 over {figures['positives']} clicks: "
+        f"pipeline {figures['hit@10_pipeline']:.4f} ({', '.join(result.model_versions)}), "
+        f"trending {figures['hit@10_trending']:.4f}; wrote {args.out}"
+    )
     return 0
 
 
@@ -178,72 +223,113 @@ def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
     eval_set = build_eval_set(prepared, list_negatives=args.list_negatives, seed=args.seed)
     is_baseline = args.model in BASELINES
     name = args.model if is_baseline else "model"
-    rankers = build_rankers([name], prepared, eval_set,
-                            model_dir=None if is_baseline else Path(args.model),
-                            device=args.device or settings.device,
-                            cache_dir=settings.data_dir / "cache", seed=args.seed)
+    rankers = build_rankers(
+        [name],
+        prepared,
+        eval_set,
+        model_dir=None if is_baseline else Path(args.model),
+        device=args.device or settings.device,
+        cache_dir=settings.data_dir / "cache",
+        seed=args.seed,
+    )
     result = evaluate_ranker(rankers[name], eval_set, k=args.k, progress=sys.stderr.isatty())
     lines = write_recommendations(args.out, prepared, eval_set, result, args.k)
-    print(f"wrote {lines} users' top-{args.k} to {args.out} "
-          f"(hit@10 {result.metrics['hit@10']:.4f}, ndcg@10 {result.metrics['full_ndcg@10']:.4f})")
+    print(
+        f"wrote {lines} users' top-{args.k} to {args.out} "
+        f"(hit@10 {result.metrics['hit@10']:.4f}, ndcg@10 {result.metrics['full_ndcg@10']:.4f})"
+    )
     return 0
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     """Register ``train``, ``eval`` and ``recommend``."""
+
     def common(parser: argparse.ArgumentParser, protocol: str) -> None:
-        parser.add_argument("--data", type=Path, default=None,
-                            help="MovieLens CSV folder (movies.csv, ratings.csv, tags.csv) "
-                            + DATA_HELP)
-        parser.add_argument("--protocol", choices=PROTOCOL_CHOICES, default=protocol,
-                            help=f"split (default {protocol})")
-        parser.add_argument("--device", default=None,
-                            help="auto|cpu|cuda (default HOMEFEED_DEVICE)")
+        parser.add_argument(
+            "--data",
+            type=Path,
+            default=None,
+            help="MovieLens CSV folder (movies.csv, ratings.csv, tags.csv) " + DATA_HELP,
+        )
+        parser.add_argument(
+            "--protocol",
+            choices=PROTOCOL_CHOICES,
+            default=protocol,
+            help=f"split (default {protocol})",
+        )
+        parser.add_argument(
+            "--device", default=None, help="auto|cpu|cuda (default HOMEFEED_DEVICE)"
+        )
         parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
 
     train = sub.add_parser("train", help="fine-tune the click model on a MovieLens folder")
     common(train, "temporal")
     train.add_argument("--out", type=Path, required=True, help="artifact folder to write")
-    train.add_argument("--warmup-passes", type=int, default=3,
-                       help="passes over all examples training only user tower + head")
-    train.add_argument("--epochs", type=int, default=3,
-                       help="most item-tower fine-tuning epochs (early stopping)")
+    train.add_argument(
+        "--warmup-passes",
+        type=int,
+        default=3,
+        help="passes over all examples training only user tower + head",
+    )
+    train.add_argument(
+        "--epochs", type=int, default=3, help="most item-tower fine-tuning epochs (early stopping)"
+    )
     train.add_argument("--examples-per-epoch", type=int, default=3072)
     train.add_argument("--batch-size", type=int, default=64)
     train.add_argument("--negatives", type=int, default=4, help="non-clicked per clicked")
-    train.add_argument("--popular-share", type=float, default=0.0,
-                       help="share of negatives drawn by popularity instead of uniformly")
+    train.add_argument(
+        "--popular-share",
+        type=float,
+        default=0.0,
+        help="share of negatives drawn by popularity instead of uniformly",
+    )
     train.add_argument("--trainable-layers", type=int, default=1, help="top BERT layers tuned")
     train.add_argument("--threads", type=int, default=2, help="CPU threads for torch")
     train.add_argument("--progress", action="store_true", help="progress bars even when piped")
-    train.add_argument("--from-served", action="store_true",
-                       help="negatives from what the live system showed (the served topic "
-                       "under HOMEFEED_TOPIC_PREFIX on HOMEFEED_KAFKA_BOOTSTRAP), joined with "
-                       "the clicks that followed")
+    train.add_argument(
+        "--from-served",
+        action="store_true",
+        help="negatives from what the live system showed (the served topic "
+        "under HOMEFEED_TOPIC_PREFIX on HOMEFEED_KAFKA_BOOTSTRAP), joined with "
+        "the clicks that followed",
+    )
     train.set_defaults(func=cmd_train)
 
     evaluate = sub.add_parser("eval", help="model vs baselines: table, JSON and PNG")
     common(evaluate, "temporal")
     evaluate.add_argument("--model", type=Path, default=None, help="click model folder")
     evaluate.add_argument("--out", type=Path, required=True, help="JSON report (PNG beside)")
-    evaluate.add_argument("--rankers", default=",".join(RANKER_NAMES),
-                          help="comma-separated subset of " + ",".join(RANKER_NAMES))
-    evaluate.add_argument("--list-negatives", type=int, default=100,
-                          help="uniform negatives per impression list")
-    evaluate.add_argument("--replay", action="store_true",
-                          help="replay the log through the live pipeline on the broker and "
-                          "report HitRate@10 over the stream (model vs trending)")
+    evaluate.add_argument(
+        "--rankers",
+        default=",".join(RANKER_NAMES),
+        help="comma-separated subset of " + ",".join(RANKER_NAMES),
+    )
+    evaluate.add_argument(
+        "--list-negatives", type=int, default=100, help="uniform negatives per impression list"
+    )
+    evaluate.add_argument(
+        "--replay",
+        action="store_true",
+        help="replay the log through the live pipeline on the broker and "
+        "report HitRate@10 over the stream (model vs trending)",
+    )
     evaluate.add_argument("--limit", type=int, default=None, help="--replay: at most N events")
     evaluate.add_argument("--rate", type=float, default=None, help="--replay: events per second")
-    evaluate.add_argument("--score-from", type=int, default=None,
-                          help="--replay: score clicks from this Unix time on "
-                          "(default: the model's test cut)")
+    evaluate.add_argument(
+        "--score-from",
+        type=int,
+        default=None,
+        help="--replay: score clicks from this Unix time on (default: the model's test cut)",
+    )
     evaluate.set_defaults(func=cmd_eval)
 
     recommend = sub.add_parser("recommend", help="export top-K lists at each test point")
     common(recommend, "leave-last-out")
-    recommend.add_argument("--model", required=True,
-                           help="click model folder, or popularity|random|zero_shot_bert|item_knn")
+    recommend.add_argument(
+        "--model",
+        required=True,
+        help="click model folder, or popularity|random|zero_shot_bert|item_knn",
+    )
     recommend.add_argument("--k", type=int, default=100, help="items per user")
     recommend.add_argument("--out", type=Path, required=True, help="JSON lines file")
     recommend.add_argument("--list-negatives", type=int, default=100, help=argparse.SUPPRESS)

@@ -36,8 +36,12 @@ class RandomRanker:
 
     def scores(self, histories: Histories, positions: np.ndarray) -> np.ndarray:
         """A fresh seeded permutation-like score vector per event."""
-        return np.stack([np.random.default_rng([self._seed, int(p)]).random(self._item_count)
-                         for p in positions])
+        return np.stack(
+            [
+                np.random.default_rng([self._seed, int(p)]).random(self._item_count)
+                for p in positions
+            ]
+        )
 
 
 class PopularityRanker:

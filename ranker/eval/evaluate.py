@@ -54,8 +54,14 @@ class EvalSet:
         return len(self.positions)
 
 
-def build_eval_set(prepared: Prepared, *, role: int = TEST, max_history: int = 50,
-                   list_negatives: int = 100, seed: int = 0) -> EvalSet:
+def build_eval_set(
+    prepared: Prepared,
+    *,
+    role: int = TEST,
+    max_history: int = 50,
+    list_negatives: int = 100,
+    seed: int = 0,
+) -> EvalSet:
     """Collect the test moments of ``prepared.split`` (see the module docstring)."""
     log_, split, sequences = prepared.log, prepared.split, prepared.sequences
     item_count = len(prepared.catalog)
@@ -67,14 +73,18 @@ def build_eval_set(prepared: Prepared, *, role: int = TEST, max_history: int = 5
     # A small catalog cannot give every list the full number of negatives.
     fitting = item_count - max((len(items) for items in ever), default=0)
     if fitting < list_negatives:
-        log.warning("only %d negatives per list fit this catalog (asked for %d)",
-                    max(fitting, 0), list_negatives)
+        log.warning(
+            "only %d negatives per list fit this catalog (asked for %d)",
+            max(fitting, 0),
+            list_negatives,
+        )
         list_negatives = max(fitting, 0)
     if list_negatives < 1:
         raise ValueError("catalog too small: some user has interacted with every item")
     positions, seen, negatives = [], [], []
-    candidates = np.flatnonzero((split.roles == role)
-                                & np.isin(log_.types, list(split.positive_types)))
+    candidates = np.flatnonzero(
+        (split.roles == role) & np.isin(log_.types, list(split.positive_types))
+    )
     for position in candidates.tolist():
         earlier = log_.items[sequences.before(position)]
         target = int(log_.items[position])
@@ -106,8 +116,14 @@ class ModelRanker:
 
     name = "model"
 
-    def __init__(self, model: ClickModel, item_vectors: np.ndarray, catalog: Catalog,
-                 stats: ItemStats, reference_ts: int) -> None:
+    def __init__(
+        self,
+        model: ClickModel,
+        item_vectors: np.ndarray,
+        catalog: Catalog,
+        stats: ItemStats,
+        reference_ts: int,
+    ) -> None:
         self._model = model
         self._device = next(model.parameters()).device
         self._items = torch.from_numpy(item_vectors).to(self._device)
@@ -119,12 +135,19 @@ class ModelRanker:
 
     def scores(self, histories: Histories, positions: np.ndarray) -> np.ndarray:
         """Click logits of the whole catalog for each history."""
-        features = features_for(self._catalog, histories, np.arange(len(self._catalog)),
-                                popularity=self._popularity, trending=self._trending,
-                                first_ts=self._first_ts)
+        features = features_for(
+            self._catalog,
+            histories,
+            np.arange(len(self._catalog)),
+            popularity=self._popularity,
+            trending=self._trending,
+            first_ts=self._first_ts,
+        )
         dtype = autocast_dtype(self._device)
-        with torch.inference_mode(), torch.autocast(self._device.type, dtype=dtype,
-                                                    enabled=dtype != torch.float32):
+        with (
+            torch.inference_mode(),
+            torch.autocast(self._device.type, dtype=dtype, enabled=dtype != torch.float32),
+        ):
             items = torch.from_numpy(histories.items).to(self._device)
             logits = self._model.logits(
                 self._items[items],
@@ -145,8 +168,9 @@ class RankerResult:
     top_items: np.ndarray  # (Q, K) item rows, best first
 
 
-def full_ranking(scores: np.ndarray, seen: list[np.ndarray], k: int
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def full_ranking(
+    scores: np.ndarray, seen: list[np.ndarray], k: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Top-``k`` item rows per row of ``scores`` without ``seen`` items, and every item's rank.
 
     Ties keep catalog order (stable sort), the same in ``eval`` and ``recommend``.
@@ -160,8 +184,14 @@ def full_ranking(scores: np.ndarray, seen: list[np.ndarray], k: int
     return order[:, :k], ranks
 
 
-def evaluate_ranker(ranker: CatalogRanker, eval_set: EvalSet, *, k: int = 100,
-                    batch_size: int = 64, progress: bool = True) -> RankerResult:
+def evaluate_ranker(
+    ranker: CatalogRanker,
+    eval_set: EvalSet,
+    *,
+    k: int = 100,
+    batch_size: int = 64,
+    progress: bool = True,
+) -> RankerResult:
     """All metrics of ``ranker`` on ``eval_set``, plus its top-``k`` lists."""
     per_metric: dict[str, list[float]] = {name: [] for name in METRIC_NAMES}
     top_items = np.empty((len(eval_set), k), dtype=np.int64)
@@ -185,11 +215,14 @@ def evaluate_ranker(ranker: CatalogRanker, eval_set: EvalSet, *, k: int = 100,
         target_ranks = ranks[np.arange(len(rows)), targets]
         per_metric["hit@10"].extend((target_ranks < 10).astype(float).tolist())
         per_metric["full_ndcg@10"].extend(
-            np.where(target_ranks < 10, 1.0 / np.log2(target_ranks + 2.0), 0.0).tolist())
+            np.where(target_ranks < 10, 1.0 / np.log2(target_ranks + 2.0), 0.0).tolist()
+        )
         per_metric["full_mrr@10"].extend(
-            np.where(target_ranks < 10, 1.0 / (target_ranks + 1.0), 0.0).tolist())
-    metrics = {name: float(np.mean(values)) if values else 0.0
-               for name, values in per_metric.items()}
+            np.where(target_ranks < 10, 1.0 / (target_ranks + 1.0), 0.0).tolist()
+        )
+    metrics = {
+        name: float(np.mean(values)) if values else 0.0 for name, values in per_metric.items()
+    }
     return RankerResult(metrics, top_items)
 
 

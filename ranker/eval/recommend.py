@@ -38,13 +38,16 @@ def check_protocol(config: dict[str, object], protocol: str) -> None:
     train = config.get("train")
     trained = train.get("protocol") if isinstance(train, dict) else None
     if trained != protocol:
-        raise ValueError(f"this model was trained for --protocol {trained}; evaluating it "
-                         f"under {protocol} would test on its training data. Train one with "
-                         f"`homefeed train --protocol {protocol}`.")
+        raise ValueError(
+            f"this model was trained for --protocol {trained}; evaluating it "
+            f"under {protocol} would test on its training data. Train one with "
+            f"`homefeed train --protocol {protocol}`."
+        )
 
 
-def _pretrained_vectors(prepared: Prepared, device: torch.device,
-                        cache_dir: Path | None) -> torch.Tensor:
+def _pretrained_vectors(
+    prepared: Prepared, device: torch.device, cache_dir: Path | None
+) -> torch.Tensor:
     """Zero-shot item vectors: the untrained MiniLM over the same item texts."""
     from transformers import AutoModel, AutoTokenizer
 
@@ -54,16 +57,30 @@ def _pretrained_vectors(prepared: Prepared, device: torch.device,
     config = ClickModelConfig()
     tower = ClickModel(bert, config).to(device).eval().item_tower
     dtype = autocast_dtype(device)
-    lower = cached_lower_states(tower, tokenizer, prepared.catalog.texts,
-                                max_tokens=config.max_text_tokens, device=device, dtype=dtype,
-                                cache_dir=cache_dir)
-    return torch.from_numpy(item_vectors(tower, lower, device=device, dtype=dtype,
-                                         pretrained_only=True))
+    lower = cached_lower_states(
+        tower,
+        tokenizer,
+        prepared.catalog.texts,
+        max_tokens=config.max_text_tokens,
+        device=device,
+        dtype=dtype,
+        cache_dir=cache_dir,
+    )
+    return torch.from_numpy(
+        item_vectors(tower, lower, device=device, dtype=dtype, pretrained_only=True)
+    )
 
 
-def build_rankers(names: list[str], prepared: Prepared, eval_set: EvalSet, *,
-                  model_dir: Path | None, device: str = "auto", cache_dir: Path | None = None,
-                  seed: int = 0) -> dict[str, CatalogRanker]:
+def build_rankers(
+    names: list[str],
+    prepared: Prepared,
+    eval_set: EvalSet,
+    *,
+    model_dir: Path | None,
+    device: str = "auto",
+    cache_dir: Path | None = None,
+    seed: int = 0,
+) -> dict[str, CatalogRanker]:
     """The rankers called ``names`` (``model`` needs ``model_dir``)."""
     torch_device = resolve_device(device)
     known = prepared.split.roles < TEST  # every event before the test role
@@ -76,13 +93,19 @@ def build_rankers(names: list[str], prepared: Prepared, eval_set: EvalSet, *,
             check_protocol(config, prepared.split.protocol)
             dtype = autocast_dtype(torch_device)
             lower = cached_lower_states(
-                model.item_tower, tokenizer, prepared.catalog.texts,
-                max_tokens=model.config.max_text_tokens, device=torch_device, dtype=dtype,
-                cache_dir=cache_dir)
+                model.item_tower,
+                tokenizer,
+                prepared.catalog.texts,
+                max_tokens=model.config.max_text_tokens,
+                device=torch_device,
+                dtype=dtype,
+                cache_dir=cache_dir,
+            )
             vectors = item_vectors(model.item_tower, lower, device=torch_device, dtype=dtype)
             log.info("model %s: %d item vectors", version, len(vectors))
-            rankers[name] = ModelRanker(model, vectors, prepared.catalog, eval_set.stats,
-                                        eval_set.reference_ts)
+            rankers[name] = ModelRanker(
+                model, vectors, prepared.catalog, eval_set.stats, eval_set.reference_ts
+            )
         elif name == "random":
             rankers[name] = RandomRanker(len(prepared.catalog), seed)
         elif name == "popularity":
@@ -91,15 +114,17 @@ def build_rankers(names: list[str], prepared: Prepared, eval_set: EvalSet, *,
             vectors = _pretrained_vectors(prepared, torch_device, cache_dir).numpy()
             rankers[name] = ZeroShotBertRanker(vectors)
         elif name == "item_knn":
-            rankers[name] = ItemKnnRanker(prepared.log.users[known], prepared.log.items[known],
-                                          len(prepared.catalog))
+            rankers[name] = ItemKnnRanker(
+                prepared.log.users[known], prepared.log.items[known], len(prepared.catalog)
+            )
         else:
             raise ValueError(f"unknown ranker {name!r}; use a model folder or one of {BASELINES}")
     return rankers
 
 
-def write_recommendations(path: Path, prepared: Prepared, eval_set: EvalSet,
-                          result: RankerResult, k: int) -> int:
+def write_recommendations(
+    path: Path, prepared: Prepared, eval_set: EvalSet, result: RankerResult, k: int
+) -> int:
     """One JSON line per test moment: user, held-out item, top-``k`` item ids. Returns lines."""
     item_ids = prepared.catalog.item_ids
     user_ids = prepared.log.user_ids

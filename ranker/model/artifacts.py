@@ -40,15 +40,18 @@ def _model_version(files: dict[str, str]) -> str:
     return f"click-{digest.hexdigest()[:12]}"
 
 
-def save_artifact(model: ClickModel, tokenizer: PreTrainedTokenizerBase, out_dir: Path,
-                  extra: dict[str, object]) -> str:
+def save_artifact(
+    model: ClickModel, tokenizer: PreTrainedTokenizerBase, out_dir: Path, extra: dict[str, object]
+) -> str:
     """Write the artifact folder and return its ``model_version``.
 
     ``extra`` (training settings, report, data facts) goes into ``config.json``.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    state = {name: tensor.detach().to("cpu", torch.float32).contiguous()
-             for name, tensor in model.state_dict().items()}
+    state = {
+        name: tensor.detach().to("cpu", torch.float32).contiguous()
+        for name, tensor in model.state_dict().items()
+    }
     save_file(state, str(out_dir / WEIGHTS_FILE))
     config = {
         "format": FORMAT,
@@ -88,22 +91,28 @@ def read_manifest(model_dir: Path) -> dict[str, object]:
         if not path.is_file():
             raise ValueError(f"{model_dir}: {name} is missing")
         if sha256_file(path) != expected:
-            raise ValueError(f"{model_dir}: {name} does not match its manifest hash "
-                             f"(corrupt or replaced file); refusing model {model_version}")
+            raise ValueError(
+                f"{model_dir}: {name} does not match its manifest hash "
+                f"(corrupt or replaced file); refusing model {model_version}"
+            )
     if model_version != _model_version(files):
-        raise ValueError(f"{manifest_path}: model_version {model_version} does not match "
-                         "the file hashes")
+        raise ValueError(
+            f"{manifest_path}: model_version {model_version} does not match the file hashes"
+        )
     return manifest
 
 
-def load_artifact(model_dir: Path, device: str = "cpu"
-                  ) -> tuple[ClickModel, PreTrainedTokenizerBase, dict[str, object], str]:
+def load_artifact(
+    model_dir: Path, device: str = "cpu"
+) -> tuple[ClickModel, PreTrainedTokenizerBase, dict[str, object], str]:
     """Model (eval mode), tokenizer, config and model_version of a verified artifact."""
     manifest = read_manifest(model_dir)
     config = json.loads((model_dir / CONFIG_FILE).read_text())
     if config.get("format") != FORMAT or config.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{model_dir}: format {config.get('format')!r} "
-                         f"v{config.get('format_version')} is not {FORMAT} v{FORMAT_VERSION}")
+        raise ValueError(
+            f"{model_dir}: format {config.get('format')!r} "
+            f"v{config.get('format_version')} is not {FORMAT} v{FORMAT_VERSION}"
+        )
     try:
         model_config = ClickModelConfig.from_dict(config["model"])
         bert_config = BertConfig.from_dict(config["bert"])
@@ -127,8 +136,13 @@ class ClickPredictor:
     with :func:`ranker.model.features.candidate_features`.
     """
 
-    def __init__(self, model: ClickModel, tokenizer: PreTrainedTokenizerBase,
-                 config: dict[str, object], model_version: str) -> None:
+    def __init__(
+        self,
+        model: ClickModel,
+        tokenizer: PreTrainedTokenizerBase,
+        config: dict[str, object],
+        model_version: str,
+    ) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.config = config
@@ -160,34 +174,53 @@ class ClickPredictor:
         tower = self.model.item_tower
         with torch.inference_mode():
             for start in range(0, len(texts), batch_size):
-                encoded = self.tokenizer(list(texts[start : start + batch_size]),
-                                         truncation=True, padding=True, return_tensors="pt",
-                                         max_length=self.model.config.max_text_tokens)
+                encoded = self.tokenizer(
+                    list(texts[start : start + batch_size]),
+                    truncation=True,
+                    padding=True,
+                    return_tensors="pt",
+                    max_length=self.model.config.max_text_tokens,
+                )
                 ids = encoded["input_ids"].to(self.device)
                 mask = encoded["attention_mask"].to(self.device)
                 out = tower.upper(tower.lower(ids, mask), mask)
                 vectors[start : start + len(ids)] = out.float().cpu().numpy()
         return vectors
 
-    def logits(self, history_vectors: np.ndarray, history_weights: np.ndarray,
-               history_age_days: np.ndarray, history_mask: np.ndarray,
-               candidate_vectors: np.ndarray, features: np.ndarray) -> np.ndarray:
+    def logits(
+        self,
+        history_vectors: np.ndarray,
+        history_weights: np.ndarray,
+        history_age_days: np.ndarray,
+        history_mask: np.ndarray,
+        candidate_vectors: np.ndarray,
+        features: np.ndarray,
+    ) -> np.ndarray:
         """Raw click logits ``(B, C)``; see :meth:`score` for the arguments."""
+
         def tensor(array: np.ndarray) -> torch.Tensor:
             return torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
 
         with torch.inference_mode():
-            out = self.model.logits(tensor(history_vectors.astype(np.float32)),
-                                    tensor(history_weights.astype(np.float32)),
-                                    tensor(history_age_days.astype(np.float32)),
-                                    tensor(history_mask.astype(bool)),
-                                    tensor(candidate_vectors.astype(np.float32)),
-                                    tensor(features.astype(np.float32)))
+            out = self.model.logits(
+                tensor(history_vectors.astype(np.float32)),
+                tensor(history_weights.astype(np.float32)),
+                tensor(history_age_days.astype(np.float32)),
+                tensor(history_mask.astype(bool)),
+                tensor(candidate_vectors.astype(np.float32)),
+                tensor(features.astype(np.float32)),
+            )
         return out.float().cpu().numpy()
 
-    def score(self, history_vectors: np.ndarray, history_weights: np.ndarray,
-              history_age_days: np.ndarray, history_mask: np.ndarray,
-              candidate_vectors: np.ndarray, features: np.ndarray) -> np.ndarray:
+    def score(
+        self,
+        history_vectors: np.ndarray,
+        history_weights: np.ndarray,
+        history_age_days: np.ndarray,
+        history_mask: np.ndarray,
+        candidate_vectors: np.ndarray,
+        features: np.ndarray,
+    ) -> np.ndarray:
         """Click probabilities ``(B, C)`` for B users' candidates.
 
         Args:
@@ -201,6 +234,12 @@ class ClickPredictor:
             features: ``(B, C, F)`` in :attr:`feature_names` order.
 
         """
-        logits = self.logits(history_vectors, history_weights, history_age_days, history_mask,
-                             candidate_vectors, features)
+        logits = self.logits(
+            history_vectors,
+            history_weights,
+            history_age_days,
+            history_mask,
+            candidate_vectors,
+            features,
+        )
         return (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)

@@ -86,16 +86,18 @@ class ItemTower(nn.Module):
 
     def lower(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Token states entering the first trainable layer (frozen, cacheable)."""
-        hidden = self.bert.embeddings(input_ids=input_ids,
-                                      token_type_ids=torch.zeros_like(input_ids))
+        hidden = self.bert.embeddings(
+            input_ids=input_ids, token_type_ids=torch.zeros_like(input_ids)
+        )
         mask = additive_mask(attention_mask, hidden.dtype)
         for layer in self.bert.encoder.layer[: self.split_at]:
             hidden = layer(hidden, attention_mask=mask)
             hidden = hidden[0] if isinstance(hidden, tuple) else hidden
         return hidden
 
-    def upper(self, hidden: torch.Tensor, attention_mask: torch.Tensor, *,
-              pretrained_only: bool = False) -> torch.Tensor:
+    def upper(
+        self, hidden: torch.Tensor, attention_mask: torch.Tensor, *, pretrained_only: bool = False
+    ) -> torch.Tensor:
         """Trainable layers, mean pooling, projection, L2 norm.
 
         ``pretrained_only`` stops after pooling (the sentence vector the layers
@@ -131,19 +133,31 @@ class UserTower(nn.Module):
             self.output.weight.copy_(torch.cat([torch.eye(dim)] * config.heads, 1) / config.heads)
             self.output.bias.zero_()
 
-    def forward(self, history: torch.Tensor, weights: torch.Tensor, age_days: torch.Tensor,
-                mask: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        history: torch.Tensor,
+        weights: torch.Tensor,
+        age_days: torch.Tensor,
+        mask: torch.Tensor,
+    ) -> torch.Tensor:
         """``(B, L, D)`` history vectors (oldest first) -> ``(B, D)`` unit user vectors."""
         length = history.shape[1]
-        newest_first = (mask.long().sum(1, keepdim=True) - 1 - torch.arange(
-            length, device=history.device)).clamp(min=0)
-        position_bucket = torch.log2(newest_first.float() + 1).long().clamp(
-            max=self.config.position_buckets - 1)
-        age_bucket = torch.log2(age_days.clamp(min=0) + 1).long().clamp(
-            max=self.config.age_buckets - 1)
+        newest_first = (
+            mask.long().sum(1, keepdim=True) - 1 - torch.arange(length, device=history.device)
+        ).clamp(min=0)
+        position_bucket = (
+            torch.log2(newest_first.float() + 1).long().clamp(max=self.config.position_buckets - 1)
+        )
+        age_bucket = (
+            torch.log2(age_days.clamp(min=0) + 1).long().clamp(max=self.config.age_buckets - 1)
+        )
         content = torch.einsum("bld,hd->blh", self.keys(history), self.queries)
-        logits = (content + self.age_bias(age_bucket) + self.position_bias(position_bucket)
-                  + self.type_bias(weights.unsqueeze(-1)))
+        logits = (
+            content
+            + self.age_bias(age_bucket)
+            + self.position_bias(position_bucket)
+            + self.type_bias(weights.unsqueeze(-1))
+        )
         logits = logits.masked_fill(~mask.unsqueeze(-1), torch.finfo(logits.dtype).min)
         attention = torch.softmax(logits, dim=1) * mask.unsqueeze(-1)
         values = history * weights.unsqueeze(-1)
@@ -161,8 +175,9 @@ class ClickHead(nn.Module):
         inputs = self.SIMILARITIES + len(config.feature_names)
         self.scale = nn.Parameter(torch.tensor(5.0))
         self.linear = nn.Linear(inputs, 1)
-        self.mlp = nn.Sequential(nn.Linear(inputs, config.head_hidden), nn.ReLU(),
-                                 nn.Linear(config.head_hidden, 1))
+        self.mlp = nn.Sequential(
+            nn.Linear(inputs, config.head_hidden), nn.ReLU(), nn.Linear(config.head_hidden, 1)
+        )
 
     def forward(self, similarities: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
         """``(B, C, 3)`` similarities and ``(B, C, F)`` features -> ``(B, C)`` logits."""
@@ -185,9 +200,15 @@ class ClickModel(nn.Module):
         """An untrained shell to load saved weights into."""
         return cls(BertModel(bert_config, add_pooling_layer=False), config)
 
-    def logits(self, history: torch.Tensor, weights: torch.Tensor, age_days: torch.Tensor,
-               mask: torch.Tensor, candidates: torch.Tensor, features: torch.Tensor
-               ) -> torch.Tensor:
+    def logits(
+        self,
+        history: torch.Tensor,
+        weights: torch.Tensor,
+        age_days: torch.Tensor,
+        mask: torch.Tensor,
+        candidates: torch.Tensor,
+        features: torch.Tensor,
+    ) -> torch.Tensor:
         """Click logits of ``(B, C, D)`` candidate vectors (or ``(C, D)`` shared by all users).
 
         Args:

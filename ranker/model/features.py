@@ -156,8 +156,9 @@ class LiveItemStats:
         return popularity, trending, np.where(first <= ts, first, np.nan)
 
 
-def genre_profiles(item_genres: np.ndarray, history_items: np.ndarray,
-                   history_weights: np.ndarray) -> np.ndarray:
+def genre_profiles(
+    item_genres: np.ndarray, history_items: np.ndarray, history_weights: np.ndarray
+) -> np.ndarray:
     """L2-normalised genre mix of each history, counting only positive interactions.
 
     Args:
@@ -196,9 +197,16 @@ def genre_matrix(genre_sets: Sequence[set[str]], vocabulary: dict[str, int]) -> 
     return matrix
 
 
-def candidate_features(*, popularity: np.ndarray, trending: np.ndarray, first_ts: np.ndarray,
-                       release_years: np.ndarray, genre_affinity: np.ndarray,
-                       event_ts: np.ndarray, history_length: np.ndarray) -> np.ndarray:
+def candidate_features(
+    *,
+    popularity: np.ndarray,
+    trending: np.ndarray,
+    first_ts: np.ndarray,
+    release_years: np.ndarray,
+    genre_affinity: np.ndarray,
+    event_ts: np.ndarray,
+    history_length: np.ndarray,
+) -> np.ndarray:
     """Stack the cheap features, in :data:`FEATURE_NAMES` order, on a last axis.
 
     Item arrays have shape ``(..., C)``; ``event_ts`` and ``history_length`` are
@@ -208,8 +216,11 @@ def candidate_features(*, popularity: np.ndarray, trending: np.ndarray, first_ts
     days_in_catalog = np.where(np.isnan(first_ts), 0.0, (event_ts - first_ts) / 86400.0)
     event_year = 1970.0 + event_ts / SECONDS_PER_YEAR
     # Negative ages (not released yet at the moment) stay visible, a little.
-    age = np.where(np.isnan(release_years), UNKNOWN_AGE_DECADES * 10,
-                   np.clip(event_year - release_years, -5.0, 100.0))
+    age = np.where(
+        np.isnan(release_years),
+        UNKNOWN_AGE_DECADES * 10,
+        np.clip(event_year - release_years, -5.0, 100.0),
+    )
     shape = np.broadcast_shapes(popularity.shape, event_ts.shape, genre_affinity.shape)
     columns = [
         np.log1p(popularity) / 5.0,

@@ -34,8 +34,7 @@ class LowerStates:
     def __len__(self) -> int:
         return int(self.states.shape[0])
 
-    def batch(self, rows: torch.Tensor, device: torch.device
-              ) -> tuple[torch.Tensor, torch.Tensor]:
+    def batch(self, rows: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """Float32 states and mask of ``rows``, trimmed to their longest text, on ``device``."""
         mask = self.mask[rows]
         width = max(1, int(mask.sum(1).max()))
@@ -43,22 +42,38 @@ class LowerStates:
         return states, mask[:, :width].to(device)
 
 
-def lower_states(tower: ItemTower, tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], *,
-                 max_tokens: int, device: torch.device, dtype: torch.dtype,
-                 batch_size: int = 256, progress: bool = True) -> LowerStates:
+def lower_states(
+    tower: ItemTower,
+    tokenizer: PreTrainedTokenizerBase,
+    texts: Sequence[str],
+    *,
+    max_tokens: int,
+    device: torch.device,
+    dtype: torch.dtype,
+    batch_size: int = 256,
+    progress: bool = True,
+) -> LowerStates:
     """Run the frozen lower layers over ``texts``."""
-    encoded = tokenizer(list(texts), truncation=True, max_length=max_tokens,
-                        padding="max_length", return_tensors="pt")
+    encoded = tokenizer(
+        list(texts),
+        truncation=True,
+        max_length=max_tokens,
+        padding="max_length",
+        return_tensors="pt",
+    )
     input_ids, mask = encoded["input_ids"], encoded["attention_mask"]
     hidden = tower.bert.config.hidden_size
     states = torch.zeros((len(texts), max_tokens, hidden), dtype=torch.float16)
     # Shortest first, so most batches are narrow.
     order = torch.argsort(mask.sum(1))
     starts = range(0, len(texts), batch_size)
-    with torch.inference_mode(), torch.autocast(device.type, dtype=dtype,
-                                                enabled=dtype != torch.float32):
-        for start in tqdm(starts, desc="item text (frozen layers)", disable=not progress,
-                          unit="batch"):
+    with (
+        torch.inference_mode(),
+        torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32),
+    ):
+        for start in tqdm(
+            starts, desc="item text (frozen layers)", disable=not progress, unit="batch"
+        ):
             rows = order[start : start + batch_size]
             width = max(1, int(mask[rows].sum(1).max()))
             out = tower.lower(input_ids[rows, :width].to(device), mask[rows, :width].to(device))
@@ -66,9 +81,16 @@ def lower_states(tower: ItemTower, tokenizer: PreTrainedTokenizerBase, texts: Se
     return LowerStates(states, mask)
 
 
-def cached_lower_states(tower: ItemTower, tokenizer: PreTrainedTokenizerBase,
-                        texts: Sequence[str], *, max_tokens: int, device: torch.device,
-                        dtype: torch.dtype, cache_dir: Path | None) -> LowerStates:
+def cached_lower_states(
+    tower: ItemTower,
+    tokenizer: PreTrainedTokenizerBase,
+    texts: Sequence[str],
+    *,
+    max_tokens: int,
+    device: torch.device,
+    dtype: torch.dtype,
+    cache_dir: Path | None,
+) -> LowerStates:
     """:func:`lower_states`, read from ``cache_dir`` when the same texts were seen before.
 
     The key hashes the texts and the frozen layers' weights, so a fine-tuned
@@ -91,28 +113,43 @@ def cached_lower_states(tower: ItemTower, tokenizer: PreTrainedTokenizerBase,
             return LowerStates(tensors["states"], tensors["mask"])
         except Exception:  # noqa: BLE001 - a broken cache is recomputed, not fatal
             log.warning("unreadable cache %s; recomputing", path, exc_info=True)
-    result = lower_states(tower, tokenizer, texts, max_tokens=max_tokens, device=device,
-                          dtype=dtype)
+    result = lower_states(
+        tower, tokenizer, texts, max_tokens=max_tokens, device=device, dtype=dtype
+    )
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(".tmp")
-        save_file({"states": result.states.contiguous(), "mask": result.mask.contiguous()},
-                  str(partial))
+        save_file(
+            {"states": result.states.contiguous(), "mask": result.mask.contiguous()}, str(partial)
+        )
         partial.replace(path)
     return result
 
 
-def item_vectors(tower: ItemTower, lower: LowerStates, *, device: torch.device,
-                 dtype: torch.dtype, batch_size: int = 512, pretrained_only: bool = False,
-                 progress: bool = False) -> np.ndarray:
+def item_vectors(
+    tower: ItemTower,
+    lower: LowerStates,
+    *,
+    device: torch.device,
+    dtype: torch.dtype,
+    batch_size: int = 512,
+    pretrained_only: bool = False,
+    progress: bool = False,
+) -> np.ndarray:
     """Unit item vectors ``(items, dim)`` float32 from cached lower states."""
     dim = tower.bert.config.hidden_size if pretrained_only else tower.dim
     vectors = np.empty((len(lower), dim), dtype=np.float32)
     order = torch.argsort(lower.mask.sum(1))
-    with torch.inference_mode(), torch.autocast(device.type, dtype=dtype,
-                                                enabled=dtype != torch.float32):
-        for start in tqdm(range(0, len(lower), batch_size), desc="item vectors",
-                          disable=not progress, unit="batch"):
+    with (
+        torch.inference_mode(),
+        torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32),
+    ):
+        for start in tqdm(
+            range(0, len(lower), batch_size),
+            desc="item vectors",
+            disable=not progress,
+            unit="batch",
+        ):
             rows = order[start : start + batch_size]
             states, mask = lower.batch(rows, device)
             out = tower.upper(states, mask, pretrained_only=pretrained_only)

@@ -134,13 +134,19 @@ def load_movielens(folder: Path) -> tuple[Catalog, InteractionLog]:
         ts=np.array(stamps, dtype=np.int64),
         user_ids=list(user_index),
     )
-    log.info("loaded %d items and %d events of %d users from %s",
-             len(catalog), len(interaction_log), len(user_index), folder)
+    log.info(
+        "loaded %d items and %d events of %d users from %s",
+        len(catalog),
+        len(interaction_log),
+        len(user_index),
+        folder,
+    )
     return catalog, interaction_log
 
 
-def temporal_split(log_: InteractionLog, *, val_share: float = 0.1,
-                   test_share: float = 0.1) -> Split:
+def temporal_split(
+    log_: InteractionLog, *, val_share: float = 0.1, test_share: float = 0.1
+) -> Split:
     """Global time cut: the newest ``test_share`` of events test, ``val_share`` before it val."""
     if not (0 < val_share < 1 and 0 < test_share < 1 and val_share + test_share < 1):
         raise ValueError("val_share and test_share must be in (0, 1) and sum below 1")

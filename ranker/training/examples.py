@@ -44,12 +44,22 @@ class Examples:
 
     def take(self, rows: np.ndarray) -> Examples:
         """The examples at ``rows``."""
-        return Examples(self.positions[rows], self.candidates[rows], self.features[rows],
-                        self.histories.take(rows))
+        return Examples(
+            self.positions[rows],
+            self.candidates[rows],
+            self.features[rows],
+            self.histories.take(rows),
+        )
 
 
-def _draw_negatives(rng: np.random.Generator, count: int, popular: int, item_count: int,
-                    seen: set[int], earlier_items: list[int]) -> list[int]:
+def _draw_negatives(
+    rng: np.random.Generator,
+    count: int,
+    popular: int,
+    item_count: int,
+    seen: set[int],
+    earlier_items: list[int],
+) -> list[int]:
     """``count`` distinct items outside ``seen``; the first ``popular`` by popularity."""
     drawn: list[int] = []
     attempts = 0
@@ -67,10 +77,19 @@ def _draw_negatives(rng: np.random.Generator, count: int, popular: int, item_cou
     return drawn
 
 
-def build_examples(catalog: Catalog, log_: InteractionLog, split: Split, *, role: int = TRAIN,
-                   negatives: int = 4, popular_share: float = 0.0, max_history: int = 50,
-                   seed: int = 0, sequences: UserSequences | None = None,
-                   shown: Mapping[int, Sequence[int]] | None = None) -> Examples:
+def build_examples(
+    catalog: Catalog,
+    log_: InteractionLog,
+    split: Split,
+    *,
+    role: int = TRAIN,
+    negatives: int = 4,
+    popular_share: float = 0.0,
+    max_history: int = 50,
+    seed: int = 0,
+    sequences: UserSequences | None = None,
+    shown: Mapping[int, Sequence[int]] | None = None,
+) -> Examples:
     """Examples for every positive event of ``role`` that has at least one earlier interaction.
 
     ``shown`` maps log positions to the items the live system showed the user
@@ -98,8 +117,12 @@ def build_examples(catalog: Catalog, log_: InteractionLog, split: Split, *, role
         user = int(log_.users[position])
         item = int(log_.items[position])
         seen = user_seen.setdefault(user, set())
-        if (event_role == role and int(log_.types[position]) in positive_types and seen
-                and (role == TRAIN or item not in seen)):
+        if (
+            event_role == role
+            and int(log_.types[position]) in positive_types
+            and seen
+            and (role == TRAIN or item not in seen)
+        ):
             # A skip is evidence only on a homepage the user engaged with: when the
             # click landed on it, the other shown items were seen and passed over.
             on_page = [] if shown is None else shown.get(position, [])
@@ -108,8 +131,13 @@ def build_examples(catalog: Catalog, log_: InteractionLog, split: Split, *, role
                 passed_over = (i for i in on_page if i != item and i not in seen)
                 skipped = list(dict.fromkeys(passed_over))[:negatives]
             negative_items = skipped + _draw_negatives(
-                rng, negatives - len(skipped), popular, len(catalog),
-                seen | {item} | set(skipped), earlier_items)
+                rng,
+                negatives - len(skipped),
+                popular,
+                len(catalog),
+                seen | {item} | set(skipped),
+                earlier_items,
+            )
             positions.append(position)
             candidates.append([item, *negative_items])
             if role == TRAIN:
@@ -124,16 +152,24 @@ def build_examples(catalog: Catalog, log_: InteractionLog, split: Split, *, role
     candidate_array = np.array(candidates, dtype=np.int64).reshape(-1, negatives + 1)
     histories = sequences.histories(position_array, max_history)
     if role == TRAIN:
-        rows = (np.array(snapshots, dtype=np.float64).transpose(1, 0, 2)
-                if snapshots else np.zeros((3, 0, negatives + 1)))
+        rows = (
+            np.array(snapshots, dtype=np.float64).transpose(1, 0, 2)
+            if snapshots
+            else np.zeros((3, 0, negatives + 1))
+        )
         popularity, trending, first_ts = rows
     else:
         cut = np.full((len(position_array), 1), _last_ts(log_, split.roles < role))
         popularity, trending, first_ts = stats.rows(candidate_array, cut)
-    features = features_for(catalog, histories, candidate_array, popularity=popularity,
-                            trending=trending, first_ts=first_ts)
-    log.info("built %d examples (role %d, %d negatives each)", len(position_array), role,
-             negatives)
+    features = features_for(
+        catalog,
+        histories,
+        candidate_array,
+        popularity=popularity,
+        trending=trending,
+        first_ts=first_ts,
+    )
+    log.info("built %d examples (role %d, %d negatives each)", len(position_array), role, negatives)
     return Examples(position_array, candidate_array, features, histories)
 
 

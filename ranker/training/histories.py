@@ -31,8 +31,14 @@ class Histories:
 
     def take(self, rows: np.ndarray) -> Histories:
         """The histories at ``rows``."""
-        return Histories(self.items[rows], self.weights[rows], self.age_days[rows],
-                         self.mask[rows], self.lengths[rows], self.event_ts[rows])
+        return Histories(
+            self.items[rows],
+            self.weights[rows],
+            self.age_days[rows],
+            self.mask[rows],
+            self.lengths[rows],
+            self.event_ts[rows],
+        )
 
 
 class UserSequences:
@@ -71,9 +77,15 @@ class UserSequences:
         return Histories(items, weights, age_days, mask, lengths, event_ts)
 
 
-def features_for(catalog: Catalog, histories: Histories, candidates: np.ndarray, *,
-                 popularity: np.ndarray, trending: np.ndarray, first_ts: np.ndarray
-                 ) -> np.ndarray:
+def features_for(
+    catalog: Catalog,
+    histories: Histories,
+    candidates: np.ndarray,
+    *,
+    popularity: np.ndarray,
+    trending: np.ndarray,
+    first_ts: np.ndarray,
+) -> np.ndarray:
     """Features of ``candidates`` (``(B, C)``, or ``(C,)`` shared) at each history's moment.
 
     ``popularity``, ``trending`` and ``first_ts`` are the candidates' item counts

@@ -107,8 +107,9 @@ def autocast_dtype(device: torch.device) -> torch.dtype:
     return torch.bfloat16 if device.type == "cuda" else torch.float32
 
 
-def example_tensors(examples: Examples, table: torch.Tensor, device: torch.device
-                    ) -> dict[str, torch.Tensor]:
+def example_tensors(
+    examples: Examples, table: torch.Tensor, device: torch.device
+) -> dict[str, torch.Tensor]:
     """History vectors (from ``table``), weights, ages, mask and features on ``device``."""
     histories = examples.histories
     items = torch.from_numpy(histories.items).to(device)
@@ -121,20 +122,33 @@ def example_tensors(examples: Examples, table: torch.Tensor, device: torch.devic
     }
 
 
-def list_logits(model: ClickModel, examples: Examples, table: torch.Tensor,
-                device: torch.device, batch_size: int = 256) -> np.ndarray:
+def list_logits(
+    model: ClickModel,
+    examples: Examples,
+    table: torch.Tensor,
+    device: torch.device,
+    batch_size: int = 256,
+) -> np.ndarray:
     """Logits of every example's candidates, all vectors read from ``table``."""
     out = np.empty(examples.candidates.shape, dtype=np.float32)
     dtype = autocast_dtype(device)
-    with torch.inference_mode(), torch.autocast(device.type, dtype=dtype,
-                                                enabled=dtype != torch.float32):
+    with (
+        torch.inference_mode(),
+        torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32),
+    ):
         for start in range(0, len(examples), batch_size):
             rows = np.arange(start, min(start + batch_size, len(examples)))
             batch = examples.take(rows)
             tensors = example_tensors(batch, table, device)
             candidates = table[torch.from_numpy(batch.candidates).to(device)]
-            logits = model.logits(tensors["history"], tensors["weights"], tensors["age_days"],
-                                  tensors["mask"], candidates, tensors["features"])
+            logits = model.logits(
+                tensors["history"],
+                tensors["weights"],
+                tensors["age_days"],
+                tensors["mask"],
+                candidates,
+                tensors["features"],
+            )
             out[rows] = logits.float().cpu().numpy()
     return out
 
@@ -147,8 +161,15 @@ def mean_list_ndcg(logits: np.ndarray, k: int = 10) -> float:
     return float(np.mean([ndcg_at_k(ranked_relevance(row, labels), k) for row in reordered]))
 
 
-def _step_loss(model: ClickModel, batch: Examples, lower: LowerStates, table: torch.Tensor,
-               device: torch.device, *, tune_items: bool = True) -> torch.Tensor:
+def _step_loss(
+    model: ClickModel,
+    batch: Examples,
+    lower: LowerStates,
+    table: torch.Tensor,
+    device: torch.device,
+    *,
+    tune_items: bool = True,
+) -> torch.Tensor:
     candidates = torch.from_numpy(batch.candidates)
     if tune_items:
         unique, inverse = torch.unique(candidates, return_inverse=True)
@@ -157,8 +178,14 @@ def _step_loss(model: ClickModel, batch: Examples, lower: LowerStates, table: to
     else:  # head warm-up: item vectors fixed, only user tower and head learn
         candidate_vectors = table[candidates.to(device)]
     tensors = example_tensors(batch, table, device)
-    logits = model.logits(tensors["history"], tensors["weights"], tensors["age_days"],
-                          tensors["mask"], candidate_vectors, tensors["features"])
+    logits = model.logits(
+        tensors["history"],
+        tensors["weights"],
+        tensors["age_days"],
+        tensors["mask"],
+        candidate_vectors,
+        tensors["features"],
+    )
     logits = logits.float()
     clicked = torch.zeros(len(batch), dtype=torch.long, device=device)
     labels = torch.zeros_like(logits)
@@ -168,10 +195,15 @@ def _step_loss(model: ClickModel, batch: Examples, lower: LowerStates, table: to
     return softmax_loss + binary_loss
 
 
-def train_click_model(prepared: Prepared, model_config: ClickModelConfig, config: TrainConfig,
-                      *, cache_dir: Path | None = None, progress: bool = True,
-                      shown: Mapping[int, Sequence[int]] | None = None
-                      ) -> tuple[ClickModel, TrainReport, LowerStates]:
+def train_click_model(
+    prepared: Prepared,
+    model_config: ClickModelConfig,
+    config: TrainConfig,
+    *,
+    cache_dir: Path | None = None,
+    progress: bool = True,
+    shown: Mapping[int, Sequence[int]] | None = None,
+) -> tuple[ClickModel, TrainReport, LowerStates]:
     """Fine-tune a click model; returns the best epoch's model (by validation nDCG@10).
 
     ``shown`` (log position -> items on the homepage just before) turns served
@@ -186,17 +218,37 @@ def train_click_model(prepared: Prepared, model_config: ClickModelConfig, config
     tokenizer = AutoTokenizer.from_pretrained(base_dir, local_files_only=True)
     bert = AutoModel.from_pretrained(base_dir, local_files_only=True, add_pooling_layer=False)
     model = ClickModel(bert, model_config).to(device)
-    lower = cached_lower_states(model.item_tower, tokenizer, prepared.catalog.texts,
-                                max_tokens=model_config.max_text_tokens, device=device,
-                                dtype=dtype, cache_dir=cache_dir)
-    train = build_examples(prepared.catalog, prepared.log, prepared.split,
-                           negatives=config.negatives, popular_share=config.popular_share,
-                           max_history=model_config.max_history, seed=config.seed,
-                           sequences=prepared.sequences, shown=shown)
-    val = build_examples(prepared.catalog, prepared.log, prepared.split, role=VAL,
-                         negatives=config.val_negatives, popular_share=0.0,
-                         max_history=model_config.max_history, seed=config.seed + 1,
-                         sequences=prepared.sequences)
+    lower = cached_lower_states(
+        model.item_tower,
+        tokenizer,
+        prepared.catalog.texts,
+        max_tokens=model_config.max_text_tokens,
+        device=device,
+        dtype=dtype,
+        cache_dir=cache_dir,
+    )
+    train = build_examples(
+        prepared.catalog,
+        prepared.log,
+        prepared.split,
+        negatives=config.negatives,
+        popular_share=config.popular_share,
+        max_history=model_config.max_history,
+        seed=config.seed,
+        sequences=prepared.sequences,
+        shown=shown,
+    )
+    val = build_examples(
+        prepared.catalog,
+        prepared.log,
+        prepared.split,
+        role=VAL,
+        negatives=config.val_negatives,
+        popular_share=0.0,
+        max_history=model_config.max_history,
+        seed=config.seed + 1,
+        sequences=prepared.sequences,
+    )
     rng = np.random.default_rng(config.seed)
     if len(val) > config.val_lists:
         val = val.take(np.sort(rng.choice(len(val), config.val_lists, replace=False)))
@@ -205,9 +257,10 @@ def train_click_model(prepared: Prepared, model_config: ClickModelConfig, config
     bert_params = [p for p in model.item_tower.bert.parameters() if p.requires_grad]
     bert_ids = {id(p) for p in bert_params}
     other_params = [p for p in model.parameters() if p.requires_grad and id(p) not in bert_ids]
-    optimizer = torch.optim.AdamW([{"params": bert_params, "lr": config.bert_lr},
-                                   {"params": other_params, "lr": config.lr}],
-                                  weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(
+        [{"params": bert_params, "lr": config.bert_lr}, {"params": other_params, "lr": config.lr}],
+        weight_decay=config.weight_decay,
+    )
     report = TrainReport(train_examples=len(train))
 
     def refresh() -> torch.Tensor:
@@ -217,16 +270,21 @@ def train_click_model(prepared: Prepared, model_config: ClickModelConfig, config
 
     table = refresh()
     best_state = copy.deepcopy(model.state_dict())
-    report.best_val_ndcg10 = mean_list_ndcg(list_logits(model, val, table, device)) if len(
-        val) else 0.0
+    report.best_val_ndcg10 = (
+        mean_list_ndcg(list_logits(model, val, table, device)) if len(val) else 0.0
+    )
     report.initial_val_ndcg10 = report.best_val_ndcg10
     log.info("epoch 0 (untrained head): val nDCG@10 %.4f", report.best_val_ndcg10)
     for warmup in range(config.warmup_passes):
         model.train()
         order = rng.permutation(len(train))
         losses = []
-        for start in tqdm(range(0, len(order), config.warmup_batch_size),
-                          desc=f"head warm-up {warmup + 1}", disable=not progress, unit="batch"):
+        for start in tqdm(
+            range(0, len(order), config.warmup_batch_size),
+            desc=f"head warm-up {warmup + 1}",
+            disable=not progress,
+            unit="batch",
+        ):
             batch = train.take(order[start : start + config.warmup_batch_size])
             with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
                 loss = _step_loss(model, batch, lower, table, device, tune_items=False)
@@ -236,8 +294,12 @@ def train_click_model(prepared: Prepared, model_config: ClickModelConfig, config
             losses.append(float(loss.detach()))
         model.eval()
         val_ndcg = mean_list_ndcg(list_logits(model, val, table, device)) if len(val) else 0.0
-        log.info("head warm-up %d: train loss %.4f, val nDCG@10 %.4f", warmup + 1,
-                 float(np.mean(losses)), val_ndcg)
+        log.info(
+            "head warm-up %d: train loss %.4f, val nDCG@10 %.4f",
+            warmup + 1,
+            float(np.mean(losses)),
+            val_ndcg,
+        )
         report.warmup_val_ndcg10.append(val_ndcg)
     if config.warmup_passes:
         best_state = copy.deepcopy(model.state_dict())
@@ -263,8 +325,12 @@ def train_click_model(prepared: Prepared, model_config: ClickModelConfig, config
         report.epochs_run = epoch
         report.train_loss.append(float(np.mean(losses)))
         report.val_ndcg10.append(val_ndcg)
-        log.info("epoch %d: train loss %.4f, val nDCG@10 %.4f", epoch, losses and np.mean(losses),
-                 val_ndcg)
+        log.info(
+            "epoch %d: train loss %.4f, val nDCG@10 %.4f",
+            epoch,
+            losses and np.mean(losses),
+            val_ndcg,
+        )
         if val_ndcg > report.best_val_ndcg10:
             report.best_val_ndcg10, report.best_epoch, stale = val_ndcg, epoch, 0
             best_state = copy.deepcopy(model.state_dict())

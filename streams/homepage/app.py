@@ -101,12 +101,16 @@ def build_app(
         header = request.headers.get("authorization", "")
         # EventSource cannot set headers, so the live stream passes ?token=.
         token = (
-            header[7:] if header.lower().startswith("bearer ")
+            header[7:]
+            if header.lower().startswith("bearer ")
             else request.query_params.get("token")
         )
         if not token:
-            raise HTTPException(401, "a user token is required (Authorization: Bearer <token>)",
-                                headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(
+                401,
+                "a user token is required (Authorization: Bearer <token>)",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         try:
             token_user = verify_token(secret, token)
         except InvalidToken as error:
@@ -150,8 +154,11 @@ def build_app(
     @app.get("/v1/config", tags=["homepage"])
     async def config() -> dict[str, Any]:
         """Tell the page how this service is configured."""
-        return {"auth": secret is not None, "max_limit": MAX_LIMIT,
-                "homepage_size": settings.homepage_size}
+        return {
+            "auth": secret is not None,
+            "max_limit": MAX_LIMIT,
+            "homepage_size": settings.homepage_size,
+        }
 
     @app.get("/v1/users", tags=["homepage"])
     async def users(limit: Limit = 20) -> dict[str, Any]:
@@ -161,9 +168,7 @@ def build_app(
         return {"users": state.store.recent_users(limit), "total": len(state.store)}
 
     @app.get("/v1/homepage/{user_id}", tags=["homepage"])
-    async def homepage(
-        request: Request, user_id: UserId, limit: Limit = 10
-    ) -> dict[str, Any]:
+    async def homepage(request: Request, user_id: UserId, limit: Limit = 10) -> dict[str, Any]:
         """Return the user's latest ranking, or trending (``source`` says which)."""
         authorize(request, user_id)
         return homepage_of(user_id, limit)
@@ -188,7 +193,8 @@ def build_app(
                     yield _sse(homepage_of(user_id, limit))
 
         return StreamingResponse(
-            stream(), media_type="text/event-stream",
+            stream(),
+            media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
 
@@ -208,9 +214,15 @@ def build_app(
             raise HTTPException(503, "the events topic is unavailable; retry later") from None
         metrics.events_produced.labels(event.type).inc()
         return {
-            "event_id": event.event_id, "user_id": event.user_id, "type": event.type,
-            "item_id": event.item_id, "ts": event.ts, "schema": SCHEMA_VERSION,
-            "topic": produced.topic, "partition": produced.partition, "offset": produced.offset,
+            "event_id": event.event_id,
+            "user_id": event.user_id,
+            "type": event.type,
+            "item_id": event.item_id,
+            "ts": event.ts,
+            "schema": SCHEMA_VERSION,
+            "topic": produced.topic,
+            "partition": produced.partition,
+            "offset": produced.offset,
         }
 
     @app.exception_handler(RequestValidationError)
@@ -234,4 +246,3 @@ def build_app(
 
 def _sse(view: dict[str, Any]) -> str:
     return f"event: homepage\ndata: {json.dumps(view, separators=(',', ':'))}\n\n"
-

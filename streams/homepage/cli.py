@@ -65,6 +65,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         help="print a signed token for one user (needs HOMEFEED_AUTH_SECRET)",
     )
     token.add_argument("user_id")
-    token.add_argument("--ttl", type=int, default=None,
-                       help="lifetime in seconds (HOMEFEED_AUTH_TOKEN_TTL_S, one day)")
+    token.add_argument(
+        "--ttl",
+        type=int,
+        default=None,
+        help="lifetime in seconds (HOMEFEED_AUTH_TOKEN_TTL_S, one day)",
+    )
     token.set_defaults(func=cmd_token)

@@ -71,8 +71,12 @@ class HomepageFeed:
                     self._apply_trending(record)
             except InvalidMessage as error:
                 self._state.metrics.invalid_messages.labels(record.topic).inc()
-                log.warning("ignoring invalid message on %s at offset %d: %s",
-                            record.topic, record.offset, error)
+                log.warning(
+                    "ignoring invalid message on %s at offset %d: %s",
+                    record.topic,
+                    record.offset,
+                    error,
+                )
         metrics = self._state.metrics
         metrics.served_users.set(len(self._state.store))
         metrics.catalog_items.set(len(self._state.catalog))

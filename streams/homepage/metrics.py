@@ -88,7 +88,9 @@ class HomepageMetrics:
             registry=r,
         )
         self.events_produced = Counter(
-            "homefeed_events_produced_total", "Events accepted and produced, by type.", ["type"],
+            "homefeed_events_produced_total",
+            "Events accepted and produced, by type.",
+            ["type"],
             registry=r,
         )
         self.events_rejected = Counter(

@@ -30,8 +30,15 @@ from tests.live import LiveEnv, TopicReader, fresh_env, produce, running_worker,
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 CATALOG = msn_items()
 CATEGORY = {item.item_id: item.category or "" for item in CATALOG}
 READER = "reader-1"
@@ -44,8 +51,11 @@ def _history() -> list[str]:
     by_category: dict[str, list[str]] = {}
     for item in CATALOG:
         by_category.setdefault(item.category or "", []).append(item.item_id)
-    return [item_id for section in ("finance", "sports", "travel")
-            for item_id in by_category[section][:3]]
+    return [
+        item_id
+        for section in ("finance", "sports", "travel")
+        for item_id in by_category[section][:3]
+    ]
 
 
 @dataclass
@@ -58,7 +68,10 @@ class Stack:
 def _serve(live: LiveEnv, port: int, log_path: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "streams.cli", "serve", "--port", str(port)],
-        cwd=REPO_ROOT, env=live.env(), stdout=log_path.open("ab"), stderr=subprocess.STDOUT,
+        cwd=REPO_ROOT,
+        env=live.env(),
+        stdout=log_path.open("ab"),
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
 
@@ -106,25 +119,36 @@ def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     with running_worker(live, logs[0]) as worker:
         service = _serve(live, port, logs[1])
         try:
-            produce(kafka_bootstrap, live.topics.items,
-                    [(item.item_id.encode(), item.encode()) for item in CATALOG])
+            produce(
+                kafka_bootstrap,
+                live.topics.items,
+                [(item.item_id.encode(), item.encode()) for item in CATALOG],
+            )
 
             def indexed() -> bool:
                 assert worker.poll() is None, "worker exited early"
                 return topic_size(kafka_bootstrap, live.topics.item_vectors) >= len(CATALOG)
 
             wait_for(indexed, timeout_s=180, what="the indexer to publish every item vector")
-            history = [make_event(READER, item_id, ts=int(time.time() * 1000) - 60_000 + n)
-                       for n, item_id in enumerate(_history())]
-            produce(kafka_bootstrap, live.topics.events,
-                    [(e.user_id.encode(), e.encode()) for e in history])
+            history = [
+                make_event(READER, item_id, ts=int(time.time() * 1000) - 60_000 + n)
+                for n, item_id in enumerate(_history())
+            ]
+            produce(
+                kafka_bootstrap,
+                live.topics.events,
+                [(e.user_id.encode(), e.encode()) for e in history],
+            )
 
             def reader_ranked() -> bool:
                 assert service.poll() is None, "homepage service exited early"
                 response = _get(f"{url}/v1/homepage/{READER}")
-                return (response is not None and response.status_code == 200
-                        and (response.json()["source_event"] or {}).get("event_id")
-                        == history[-1].event_id)
+                return (
+                    response is not None
+                    and response.status_code == 200
+                    and (response.json()["source_event"] or {}).get("event_id")
+                    == history[-1].event_id
+                )
 
             wait_for(reader_ranked, timeout_s=60, what="the reader's homepage at the service")
             assert _get(f"{url}/readyz").status_code == 200  # type: ignore[union-attr]
@@ -139,7 +163,8 @@ def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 def _cards(page: object) -> list[str]:
     return page.eval_on_selector_all(  # type: ignore[attr-defined, no-any-return]
-        "#cards .card", "cards => cards.map(card => card.dataset.itemId)")
+        "#cards .card", "cards => cards.map(card => card.dataset.itemId)"
+    )
 
 
 def test_clicking_a_card_updates_the_homepage_live(
@@ -149,7 +174,8 @@ def test_clicking_a_card_updates_the_homepage_live(
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 860})
             page.goto(stack.url + "/")
@@ -157,7 +183,8 @@ def test_clicking_a_card_updates_the_homepage_live(
             page.select_option("#user-select", READER)
             page.wait_for_function(
                 f"document.querySelectorAll('#cards .card').length === {CARDS}"
-                " && document.getElementById('homepage').dataset.source === 'ranking'")
+                " && document.getElementById('homepage').dataset.source === 'ranking'"
+            )
             before = _cards(page)
             assert not set(before) & set(_history()), "a clicked story is on the homepage"
 
@@ -170,7 +197,8 @@ def test_clicking_a_card_updates_the_homepage_live(
                 "() => { const s = document.getElementById('homepage');"
                 " return s.dataset.lastClickEventId"
                 " && s.dataset.sourceEventId === s.dataset.lastClickEventId; }",
-                timeout=10_000)
+                timeout=10_000,
+            )
             after = _cards(page)
             latency_ms = int(page.get_attribute("#homepage", "data-click-to-update-ms") or -1)
             screenshot = tmp_path / "homepage.png"
@@ -185,14 +213,16 @@ def test_clicking_a_card_updates_the_homepage_live(
     others_before = [item_id for item_id in before if item_id != clicked][:TOP]
     section = CATEGORY[clicked]
     with capsys.disabled():
-        print(f"\n[e2e] screenshot: {screenshot}"
-              f"\n[e2e] page: {page_url}; clicked {clicked} ({section}); "
-              f"click → new homepage on screen in {latency_ms} ms"
-              f"\n[e2e] top {TOP} likeness to the clicked story: "
-              f"{likeness(others_before):.3f} → {likeness(after[:TOP]):.3f}; "
-              f"'{section}' cards in the top {TOP}: "
-              f"{sum(CATEGORY[i] == section for i in others_before)} → "
-              f"{sum(CATEGORY[i] == section for i in after[:TOP])}")
+        print(
+            f"\n[e2e] screenshot: {screenshot}"
+            f"\n[e2e] page: {page_url}; clicked {clicked} ({section}); "
+            f"click → new homepage on screen in {latency_ms} ms"
+            f"\n[e2e] top {TOP} likeness to the clicked story: "
+            f"{likeness(others_before):.3f} → {likeness(after[:TOP]):.3f}; "
+            f"'{section}' cards in the top {TOP}: "
+            f"{sum(CATEGORY[i] == section for i in others_before)} → "
+            f"{sum(CATEGORY[i] == section for i in after[:TOP])}"
+        )
     assert clicked not in after
     assert len(after) == CARDS
     assert likeness(after[:TOP]) > likeness(others_before)

@@ -246,8 +246,11 @@ def test_forget_erases_state_and_homepage(live: LiveEnv, tmp_path: Path) -> None
         finally:
             reader.close()
         # What the homepage service rebuilds from: the user's latest ranking is the tombstone.
-        latest = [v for k, v in read_to_end(live.settings.bootstrap_servers, live.topics.rankings)
-                  if k == b"leaver"]
+        latest = [
+            v
+            for k, v in read_to_end(live.settings.bootstrap_servers, live.topics.rankings)
+            if k == b"leaver"
+        ]
         assert latest[-1] is None
 
 

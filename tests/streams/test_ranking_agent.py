@@ -118,8 +118,10 @@ def test_a_user_forgotten_while_their_batch_ranks_is_not_published(tmp_path: Pat
         # The forget arrives while the batch is in the ranking thread.
         await service.receive(make_event("u1", None, kind="forget"), table, pending)
         await service.publish(homepages, pending)
-        published = [(key, None if value is None else Ranking.decode(value).user_id)
-                     for key, value in rankings.sent]
+        published = [
+            (key, None if value is None else Ranking.decode(value).user_id)
+            for key, value in rankings.sent
+        ]
         assert published == [(b"u1", None), (b"u2", "u2")]  # u1: only the tombstone
         # A new visit after the forget is ranked and published again.
         await service.receive(make_event("u1", "i2"), table, pending)

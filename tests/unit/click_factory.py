@@ -17,8 +17,14 @@ WORDS = {
 }
 
 
-def write_taste_folder(folder: Path, *, users: int = 32, movies_per_genre: int = 12,
-                       ratings_per_user: int = 16, seed: int = 7) -> Path:
+def write_taste_folder(
+    folder: Path,
+    *,
+    users: int = 32,
+    movies_per_genre: int = 12,
+    ratings_per_user: int = 16,
+    seed: int = 7,
+) -> Path:
     """Users who each love one genre and dislike the others, interleaved in time.
 
     Every user rates throughout the whole time span, so both the temporal and

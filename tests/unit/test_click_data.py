@@ -58,8 +58,9 @@ def test_training_examples_know_only_the_past(folder: Path) -> None:
         negatives = examples.candidates[row, 1:]
         assert not set(negatives.tolist()) & (earlier_items | {int(log.items[position])})
         # Popularity feature: counts of strictly earlier training events only.
-        stats = ItemStats.from_events(log, (split.roles == TRAIN) & (log.ts < event_ts),
-                                      len(catalog))
+        stats = ItemStats.from_events(
+            log, (split.roles == TRAIN) & (log.ts < event_ts), len(catalog)
+        )
         expected = np.log1p(stats.popularity[examples.candidates[row]]) / 5.0
         np.testing.assert_allclose(examples.features[row, :, 0], expected, rtol=1e-5)
 

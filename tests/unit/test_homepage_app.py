@@ -37,19 +37,41 @@ class MemoryEventSink:
 
 def seeded_state(settings: Settings) -> HomepageState:
     state = new_state(settings)
-    for item_id, title, category in [("n1", "Storm hits coast", "news"),
-                                     ("s1", "Cup final tonight", "sports"),
-                                     ("s2", "Transfer window opens", "sports"),
-                                     ("f1", "Rates held steady", "finance")]:
+    for item_id, title, category in [
+        ("n1", "Storm hits coast", "news"),
+        ("s1", "Cup final tonight", "sports"),
+        ("s2", "Transfer window opens", "sports"),
+        ("f1", "Rates held steady", "finance"),
+    ]:
         state.catalog.put(item_id, title, category)
-    state.store.put(Ranking("ann", [RankedItem("s1", 0.9, "because you liked Cup final"),
-                                     RankedItem("s2", 0.7, "because you liked Cup final"),
-                                     RankedItem("n1", 0.2, "trending")],
-                            "dot@minilm", 1_700_000_000_500, "ev-1", 1_700_000_000_000,
-                            "click", "s0"))
-    state.trending.put(b"worker-1", TrendingList.decode(msgpack.packb(
-        {"schema": 1, "generated_at": 1_700_000_000_000,
-         "items": [{"item_id": "f1", "score": 4.0}, {"item_id": "n1", "score": 2.0}]})))
+    state.store.put(
+        Ranking(
+            "ann",
+            [
+                RankedItem("s1", 0.9, "because you liked Cup final"),
+                RankedItem("s2", 0.7, "because you liked Cup final"),
+                RankedItem("n1", 0.2, "trending"),
+            ],
+            "dot@minilm",
+            1_700_000_000_500,
+            "ev-1",
+            1_700_000_000_000,
+            "click",
+            "s0",
+        )
+    )
+    state.trending.put(
+        b"worker-1",
+        TrendingList.decode(
+            msgpack.packb(
+                {
+                    "schema": 1,
+                    "generated_at": 1_700_000_000_000,
+                    "items": [{"item_id": "f1", "score": 4.0}, {"item_id": "n1", "score": 2.0}],
+                }
+            )
+        ),
+    )
     state.ready.set()
     return state
 
@@ -72,13 +94,29 @@ def test_homepage_of_a_ranked_user_has_titles_categories_and_reasons(client: Tes
     body = client.get("/v1/homepage/ann", params={"limit": 2}).json()
     assert body["source"] == "ranking"
     assert body["model_version"] == "dot@minilm"
-    assert body["source_event"] == {"event_id": "ev-1", "type": "click", "item_id": "s0",
-                                    "ts": 1_700_000_000_000}
+    assert body["source_event"] == {
+        "event_id": "ev-1",
+        "type": "click",
+        "item_id": "s0",
+        "ts": 1_700_000_000_000,
+    }
     assert body["items"] == [
-        {"item_id": "s1", "title": "Cup final tonight", "category": "sports", "score": 0.9,
-         "reason": "because you liked Cup final", "model_version": "dot@minilm"},
-        {"item_id": "s2", "title": "Transfer window opens", "category": "sports", "score": 0.7,
-         "reason": "because you liked Cup final", "model_version": "dot@minilm"},
+        {
+            "item_id": "s1",
+            "title": "Cup final tonight",
+            "category": "sports",
+            "score": 0.9,
+            "reason": "because you liked Cup final",
+            "model_version": "dot@minilm",
+        },
+        {
+            "item_id": "s2",
+            "title": "Transfer window opens",
+            "category": "sports",
+            "score": 0.7,
+            "reason": "because you liked Cup final",
+            "model_version": "dot@minilm",
+        },
     ]
 
 
@@ -87,14 +125,17 @@ def test_unknown_user_gets_trending_and_is_told_so(client: TestClient) -> None:
     assert body["source"] == "trending"
     assert "trending" in body["note"]
     assert [(i["item_id"], i["title"], i["reason"]) for i in body["items"]] == [
-        ("f1", "Rates held steady", "trending"), ("n1", "Storm hits coast", "trending")]
+        ("f1", "Rates held steady", "trending"),
+        ("n1", "Storm hits coast", "trending"),
+    ]
 
 
 def test_posted_click_is_completed_validated_and_produced() -> None:
     test_client, sink = client_for()
     with test_client:
-        response = test_client.post("/v1/events",
-                                    json={"user_id": "ann", "type": "click", "item_id": "s2"})
+        response = test_client.post(
+            "/v1/events", json={"user_id": "ann", "type": "click", "item_id": "s2"}
+        )
     assert response.status_code == 202, response.text
     body = response.json()
     [event] = sink.events
@@ -134,15 +175,19 @@ def test_bad_homepage_requests_get_a_4xx(client: TestClient) -> None:
 def test_oversized_bodies_are_refused_before_parsing() -> None:
     test_client, sink = client_for(max_request_bytes=1024)
     with test_client:
-        declared = test_client.post("/v1/events", content=b"{" + b" " * 2000 + b"}",
-                                    headers={"content-type": "application/json"})
+        declared = test_client.post(
+            "/v1/events",
+            content=b"{" + b" " * 2000 + b"}",
+            headers={"content-type": "application/json"},
+        )
 
         def chunks() -> Iterator[bytes]:  # no Content-Length: the limit counts as it reads
             for _ in range(10):
                 yield b" " * 200
 
-        streamed = test_client.post("/v1/events", content=chunks(),
-                                    headers={"content-type": "application/json"})
+        streamed = test_client.post(
+            "/v1/events", content=chunks(), headers={"content-type": "application/json"}
+        )
     for response in (declared, streamed):
         assert response.status_code == 413
         assert response.json()["detail"] == "request body is larger than 1024 bytes"
@@ -157,16 +202,31 @@ def test_with_tokens_on_a_visitor_reads_and_acts_only_as_their_own_user() -> Non
         assert test_client.get("/v1/homepage/ann").status_code == 401
         own = test_client.get("/v1/homepage/ann", headers={"Authorization": f"Bearer {ann}"})
         assert own.status_code == 200 and own.json()["source"] == "ranking"
-        assert test_client.get("/v1/homepage/bob",
-                               headers={"Authorization": f"Bearer {ann}"}).status_code == 403
-        forged = test_client.get("/v1/homepage/ann",
-                                 headers={"Authorization": f"Bearer {ann[:-2]}xx"})
+        assert (
+            test_client.get(
+                "/v1/homepage/bob", headers={"Authorization": f"Bearer {ann}"}
+            ).status_code
+            == 403
+        )
+        forged = test_client.get(
+            "/v1/homepage/ann", headers={"Authorization": f"Bearer {ann[:-2]}xx"}
+        )
         assert forged.status_code == 401 and "signature" in forged.json()["detail"]
         assert test_client.post("/v1/events", json=click).status_code == 401
-        assert test_client.post("/v1/events", json={**click, "user_id": "bob"},
-                                headers={"Authorization": f"Bearer {ann}"}).status_code == 403
-        assert test_client.post("/v1/events", json=click,
-                                headers={"Authorization": f"Bearer {ann}"}).status_code == 202
+        assert (
+            test_client.post(
+                "/v1/events",
+                json={**click, "user_id": "bob"},
+                headers={"Authorization": f"Bearer {ann}"},
+            ).status_code
+            == 403
+        )
+        assert (
+            test_client.post(
+                "/v1/events", json=click, headers={"Authorization": f"Bearer {ann}"}
+            ).status_code
+            == 202
+        )
         assert test_client.get("/v1/users").status_code == 403
         assert test_client.get("/v1/config").json()["auth"] is True
     assert [e.user_id for e in sink.events] == ["ann"]
@@ -190,8 +250,10 @@ def test_metrics_report_latency_by_route_and_homepages_by_source(client: TestCli
     client.get("/v1/homepage/ann")
     client.get("/v1/homepage/someone-new")
     text = client.get("/metrics").text
-    assert ('homefeed_http_request_duration_seconds_count{method="GET",'
-            'route="/v1/homepage/{user_id}",status="200"} 2.0') in text
+    assert (
+        'homefeed_http_request_duration_seconds_count{method="GET",'
+        'route="/v1/homepage/{user_id}",status="200"} 2.0'
+    ) in text
     assert 'homefeed_homepages_served_total{source="ranking"} 1.0' in text
     assert 'homefeed_homepages_served_total{source="trending"} 1.0' in text
     assert "homefeed_ranking_freshness_seconds" in text

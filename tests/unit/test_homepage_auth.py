@@ -22,8 +22,9 @@ def test_forged_or_tampered_tokens_are_refused() -> None:
     with pytest.raises(InvalidToken, match="signature"):
         verify_token(SECRET, f"{version}.{bob_b64}.{expiry}.{signature}", now=1_000)
     with pytest.raises(InvalidToken, match="signature"):
-        verify_token(SECRET, f"{version}.{token.split('.')[1]}.{int(expiry) + 999}.{signature}",
-                     now=1_000)
+        verify_token(
+            SECRET, f"{version}.{token.split('.')[1]}.{int(expiry) + 999}.{signature}", now=1_000
+        )
     with pytest.raises(InvalidToken, match="signature"):
         verify_token(b"another-secret", token, now=1_000)
 

@@ -30,20 +30,28 @@ def feed_and_state() -> tuple[HomepageFeed, HomepageState]:
 
 
 def ranking_record(user_id: str, generated_at: int, source_ts: int | None) -> FakeRecord:
-    ranking = Ranking(user_id, [RankedItem("i1", 0.5, "for you")], "dot@x", generated_at,
-                      "e1", source_ts)
+    ranking = Ranking(
+        user_id, [RankedItem("i1", 0.5, "for you")], "dot@x", generated_at, "e1", source_ts
+    )
     return FakeRecord(TOPICS.rankings, user_id.encode(), ranking.encode())
 
 
 def test_rankings_vectors_and_trending_land_where_the_page_reads_them() -> None:
     feed, state = feed_and_state()
     vector = ItemVector("i1", np.ones(4, dtype=np.float32), "enc", "A headline", "news")
-    feed.apply([
-        FakeRecord(TOPICS.item_vectors, b"i1", vector.encode()),
-        ranking_record("ann", 1_000, 900),
-        FakeRecord(TOPICS.trending, b"w1", msgpack.packb(
-            {"schema": 1, "generated_at": 5, "items": [{"item_id": "i1", "score": 2.0}]})),
-    ])
+    feed.apply(
+        [
+            FakeRecord(TOPICS.item_vectors, b"i1", vector.encode()),
+            ranking_record("ann", 1_000, 900),
+            FakeRecord(
+                TOPICS.trending,
+                b"w1",
+                msgpack.packb(
+                    {"schema": 1, "generated_at": 5, "items": [{"item_id": "i1", "score": 2.0}]}
+                ),
+            ),
+        ]
+    )
     assert state.catalog.title("i1") == "A headline"
     assert state.store.get("ann") is not None
     assert state.trending.top(5) == [("i1", 2.0)]
@@ -52,10 +60,12 @@ def test_rankings_vectors_and_trending_land_where_the_page_reads_them() -> None:
 def test_tombstones_forget_users_and_delete_items() -> None:
     feed, state = feed_and_state()
     vector = ItemVector("i1", np.ones(4, dtype=np.float32), "enc", "A headline", "news")
-    feed.apply([FakeRecord(TOPICS.item_vectors, b"i1", vector.encode()),
-                ranking_record("ann", 1_000, 900)])
-    feed.apply([FakeRecord(TOPICS.rankings, b"ann", None),
-                FakeRecord(TOPICS.item_vectors, b"i1", None)])
+    feed.apply(
+        [FakeRecord(TOPICS.item_vectors, b"i1", vector.encode()), ranking_record("ann", 1_000, 900)]
+    )
+    feed.apply(
+        [FakeRecord(TOPICS.rankings, b"ann", None), FakeRecord(TOPICS.item_vectors, b"i1", None)]
+    )
     assert "ann" not in state.store
     assert "i1" not in state.catalog
     assert state.metrics.rankings_forgotten._value.get() == 1
@@ -63,8 +73,9 @@ def test_tombstones_forget_users_and_delete_items() -> None:
 
 def test_invalid_messages_are_counted_and_skipped() -> None:
     feed, state = feed_and_state()
-    feed.apply([FakeRecord(TOPICS.rankings, b"x", b"\x93\x01\x02\x03"),
-                ranking_record("ann", 1_000, 900)])
+    feed.apply(
+        [FakeRecord(TOPICS.rankings, b"x", b"\x93\x01\x02\x03"), ranking_record("ann", 1_000, 900)]
+    )
     assert "ann" in state.store
     assert state.metrics.invalid_messages.labels(TOPICS.rankings)._value.get() == 1
 

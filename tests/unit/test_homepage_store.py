@@ -10,8 +10,14 @@ from streams.wire import InvalidMessage, RankedItem, Ranking, TrendingList
 
 
 def ranking(user_id: str, items: list[str], generated_at: int = 1_000) -> Ranking:
-    return Ranking(user_id, [RankedItem(i, 1.0 / (n + 1), "for you") for n, i in enumerate(items)],
-                   "dot@test", generated_at, f"e-{user_id}-{generated_at}", generated_at - 5)
+    return Ranking(
+        user_id,
+        [RankedItem(i, 1.0 / (n + 1), "for you") for n, i in enumerate(items)],
+        "dot@test",
+        generated_at,
+        f"e-{user_id}-{generated_at}",
+        generated_at - 5,
+    )
 
 
 def test_store_keeps_latest_ranking_and_ignores_a_late_older_one() -> None:
@@ -73,8 +79,13 @@ def test_slow_subscriber_gets_only_the_newest_update() -> None:
 
 
 def trending(items: list[tuple[str, float]], generated_at: int) -> bytes:
-    return msgpack.packb({"schema": 1, "generated_at": generated_at,
-                          "items": [{"item_id": i, "score": s} for i, s in items]})
+    return msgpack.packb(
+        {
+            "schema": 1,
+            "generated_at": generated_at,
+            "items": [{"item_id": i, "score": s} for i, s in items],
+        }
+    )
 
 
 def test_trending_lists_of_workers_are_summed_and_stale_workers_ignored() -> None:
@@ -89,8 +100,15 @@ def test_trending_lists_of_workers_are_summed_and_stale_workers_ignored() -> Non
     assert board.top(10) == [("a", 3.0), ("b", 2.0)]
 
 
-@pytest.mark.parametrize("raw", [b"\xc1", msgpack.packb([1, 2]), msgpack.packb({"items": []}),
-                                 msgpack.packb({"generated_at": 1, "items": [{"item_id": "a"}]})])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"\xc1",
+        msgpack.packb([1, 2]),
+        msgpack.packb({"items": []}),
+        msgpack.packb({"generated_at": 1, "items": [{"item_id": "a"}]}),
+    ],
+)
 def test_malformed_trending_messages_are_rejected(raw: bytes) -> None:
     with pytest.raises(InvalidMessage):
         TrendingList.decode(raw)

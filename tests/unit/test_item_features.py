@@ -18,8 +18,9 @@ def test_live_counts_equal_training_counts_for_the_same_events() -> None:
     rows = np.arange(50)
     expected = training.rows(rows, read_at)
     actual = live.rows([f"item-{row}" for row in rows.tolist()], read_at)
-    for name, want, got in zip(("popularity", "trending", "first seen"), expected, actual,
-                               strict=True):
+    for name, want, got in zip(
+        ("popularity", "trending", "first seen"), expected, actual, strict=True
+    ):
         np.testing.assert_allclose(got, want, rtol=1e-12, err_msg=name)
 
 

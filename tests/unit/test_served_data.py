@@ -11,8 +11,14 @@ from tests.unit.click_factory import write_taste_folder
 
 
 def served_list(user: str, source_event_id: str, items: list[str]) -> Served:
-    return Served(user, [ServedItem(item, n, 0.5, 0.5, "ann", "", {}) for n, item in
-                         enumerate(items)], "dot@v", 0, source_event_id, 0)
+    return Served(
+        user,
+        [ServedItem(item, n, 0.5, 0.5, "ann", "", {}) for n, item in enumerate(items)],
+        "dot@v",
+        0,
+        source_event_id,
+        0,
+    )
 
 
 def test_clicks_see_the_homepage_served_just_before_and_skipped_items_become_negatives(
@@ -26,12 +32,17 @@ def test_clicks_see_the_homepage_served_just_before_and_skipped_items_become_neg
     user_id = log_.user_ids[user]
     first_id = replay_event_id(user_id, catalog.item_ids[int(log_.items[first])])
     second_id = replay_event_id(user_id, catalog.item_ids[int(log_.items[second])])
-    unseen = [i for i in catalog.item_ids
-              if catalog.item_ids.index(i) not in {int(x) for x in log_.items[positions]}]
+    unseen = [
+        i
+        for i in catalog.item_ids
+        if catalog.item_ids.index(i) not in {int(x) for x in log_.items[positions]}
+    ]
     clicked_second = catalog.item_ids[int(log_.items[second])]
-    served = [served_list(user_id, first_id, [*unseen[:3], clicked_second]),
-              served_list(user_id, second_id, unseen[3:6]),
-              served_list("nobody", "ml-nobody-1", unseen[:2])]
+    served = [
+        served_list(user_id, first_id, [*unseen[:3], clicked_second]),
+        served_list(user_id, second_id, unseen[3:6]),
+        served_list("nobody", "ml-nobody-1", unseen[:2]),
+    ]
     shown = shown_before(served, catalog, log_)
     rows = [catalog.item_ids.index(i) for i in unseen[:6]]
     assert first not in shown  # nothing was shown before the user's first event
