@@ -12,7 +12,7 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from streams.settings import DEFAULT_DATASET
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DATA_HELP = f"(default: $HOMEFEED_DATASETS_DIR/{DEFAULT_DATASET})"
-PROTOCOL_CHOICES = ("temporal", "leave-last-out")
+PROTOCOL_CHOICES = ("temporal", "leave-last-out", "new-items")
 RANKER_NAMES = ("model", "random", "popularity", "zero_shot_bert", "item_knn")
 
 
@@ -32,7 +32,9 @@ def _data_facts(prepared: object) -> dict[str, object]:
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
-    """Train the click model and save the artifact."""
+    """Train the recommender (the sequence model, or the click model) and save the artifact."""
+    if args.kind == "sequence":
+        return cmd_train_sequence(args, settings)
     from dataclasses import asdict
 
     from ranker.model.artifacts import save_artifact
@@ -44,7 +46,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         protocol=args.protocol,
         epochs=args.epochs,
         examples_per_epoch=args.examples_per_epoch,
-        batch_size=args.batch_size,
+        batch_size=args.batch_size or 64,
         negatives=args.negatives,
         popular_share=args.popular_share,
         seed=args.seed,
@@ -98,16 +100,57 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_train_sequence(args: argparse.Namespace, settings: Settings) -> int:
+    """Train the next-item sequence model and save the artifact."""
+    from ranker.training.sequence_fit import train_and_save
+    from ranker.training.sequence_train import SequenceTrainConfig
+    from ranker.training.train import prepare
+
+    if args.from_served:
+        _usage_error("--from-served trains the click model: add --kind click")
+    prepared = prepare(args.data, args.protocol)
+    config = SequenceTrainConfig(
+        protocol=args.protocol,
+        seed=args.seed,
+        max_seconds=args.max_seconds,
+        threads=args.threads,
+        **({"batch_size": args.batch_size} if args.batch_size else {}),
+    )
+    version, report = train_and_save(
+        prepared,
+        args.out,
+        variant=args.variant,
+        train_config=config,
+        cache_dir=settings.data_dir / "cache",
+        data_facts={"folder": str(args.data), **_data_facts(prepared)},
+        device=args.device or settings.device,
+        progress=args.progress,
+    )
+    print(
+        f"model {version} saved to {args.out}: best epoch {report.best_epoch}/"
+        f"{report.epochs_run}, val nDCG@10 {report.best_val_ndcg10:.4f}, "
+        f"{report.windows} training windows, {report.seconds:.0f}s"
+    )
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     """Evaluate the model and the baselines; print a table, write JSON and a PNG."""
     if args.replay:
         return cmd_eval_replay(args, settings)
+    if args.ablation:
+        return cmd_eval_ablation(args, settings)
     from ranker.eval.evaluate import build_eval_set, evaluate_ranker, report_table, save_plot
-    from ranker.eval.recommend import build_rankers
+    from ranker.eval.recommend import build_rankers, history_length
     from ranker.training.train import prepare
 
     prepared = prepare(args.data, args.protocol)
-    eval_set = build_eval_set(prepared, list_negatives=args.list_negatives, seed=args.seed)
+    eval_set = build_eval_set(
+        prepared,
+        list_negatives=args.list_negatives,
+        seed=args.seed,
+        max_history=history_length(args.model),
+    )
     if len(eval_set) == 0:
         raise SystemExit("no test events with history in this split: nothing to evaluate")
     names = [n for n in args.rankers.split(",") if n and (n != "model" or args.model)]
@@ -159,6 +202,95 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         )
     print(f"wrote {args.out} and {plot}")
     return 0
+
+
+def cmd_eval_ablation(args: argparse.Namespace, settings: Settings) -> int:
+    """Train the sequence model's variants per seed; report them beside the baselines."""
+    from ranker.eval.ablation import run_ablation, spread_table
+    from ranker.eval.evaluate import build_eval_set, evaluate_ranker, save_plot
+    from ranker.eval.recommend import build_rankers
+    from ranker.model.sequence import SequenceConfig
+    from ranker.training.sequence_train import SequenceTrainConfig
+    from ranker.training.train import prepare
+
+    seeds = _int_list(args.seeds, "--seeds")
+    variants = [v for v in args.variants.split(",") if v]
+    unknown = sorted(set(variants) - {"both", "ids", "text"})
+    if unknown:
+        _usage_error(f"--variants: unknown {', '.join(unknown)} (use both, ids, text)")
+    prepared = prepare(args.data, args.protocol)
+    eval_set = build_eval_set(
+        prepared,
+        list_negatives=args.list_negatives,
+        seed=0,
+        max_history=SequenceConfig(items=1).max_length,
+    )
+    if len(eval_set) == 0:
+        raise SystemExit("no test events with history in this split: nothing to evaluate")
+    baselines = [n for n in args.rankers.split(",") if n and n != "model"]
+    means: dict[str, dict[str, float]] = {}
+    spreads: dict[str, dict[str, float]] = {}
+    for name, ranker in build_rankers(
+        baselines,
+        prepared,
+        eval_set,
+        model_dir=None,
+        device=args.device or settings.device,
+        cache_dir=settings.data_dir / "cache",
+    ).items():
+        means[name] = evaluate_ranker(ranker, eval_set, k=10, progress=False).metrics
+    config = SequenceTrainConfig(protocol=args.protocol, max_seconds=args.max_seconds)
+    runs = run_ablation(
+        prepared,
+        eval_set,
+        variants=variants,
+        seeds=seeds,
+        train_config=config,
+        cache_dir=settings.data_dir / "cache",
+        device=args.device or settings.device,
+        progress=True,
+    )
+    for name, variant_runs in runs.items():
+        means[name], spreads[name] = variant_runs.mean(), variant_runs.spread()
+    report = {
+        "models": means,
+        "spread": spreads,
+        "seeds": seeds,
+        "per_seed": {name: r.per_seed for name, r in runs.items()},
+        "train_seconds": {name: r.train_seconds for name, r in runs.items()},
+        "best_epochs": {name: r.best_epochs for name, r in runs.items()},
+        "split": {**prepared.split.describe(), "test_moments": len(eval_set)},
+        "data": {"folder": str(args.data), **_data_facts(prepared)},
+        "train": {"max_seconds": args.max_seconds},
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2))
+    plot = args.out.with_suffix(".png")
+    save_plot(
+        means,
+        plot,
+        f"{args.data.name}, {args.protocol}, {len(eval_set)} test moments, "
+        f"sequence variants: mean of {len(seeds)} seeds",
+    )
+    print(spread_table(means, spreads))
+    print(f"wrote {args.out} and {plot}")
+    return 0
+
+
+def _usage_error(message: str) -> NoReturn:
+    """One line on stderr and exit status 2, as for any bad argument."""
+    print(f"homefeed: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _int_list(text: str, flag: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        _usage_error(f"{flag}: expected comma-separated integers, got {text!r}")
+    if not values:
+        _usage_error(f"{flag}: give at least one value")
+    return values
 
 
 # The live homepage caps a genre's share of the top 10; re-ordering needs a deeper list.
@@ -216,12 +348,22 @@ def cmd_eval_replay(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
     """Write each test user's top-K recommendations as JSON lines."""
     from ranker.eval.evaluate import build_eval_set, evaluate_ranker
-    from ranker.eval.recommend import BASELINES, build_rankers, write_recommendations
+    from ranker.eval.recommend import (
+        BASELINES,
+        build_rankers,
+        history_length,
+        write_recommendations,
+    )
     from ranker.training.train import prepare
 
     prepared = prepare(args.data, args.protocol)
-    eval_set = build_eval_set(prepared, list_negatives=args.list_negatives, seed=args.seed)
     is_baseline = args.model in BASELINES
+    eval_set = build_eval_set(
+        prepared,
+        list_negatives=args.list_negatives,
+        seed=args.seed,
+        max_history=history_length(None if is_baseline else Path(args.model)),
+    )
     name = args.model if is_baseline else "model"
     rankers = build_rankers(
         [name],
@@ -266,16 +408,40 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     common(train, "temporal")
     train.add_argument("--out", type=Path, required=True, help="artifact folder to write")
     train.add_argument(
+        "--kind",
+        choices=("sequence", "click"),
+        default="sequence",
+        help="sequence: the next-item Transformer over item text + ids "
+        "(default); click: the earlier click model the live worker scores with",
+    )
+    train.add_argument(
+        "--variant",
+        choices=("both", "ids", "text"),
+        default="both",
+        help="sequence: item signals (text + id, id only, text only)",
+    )
+    train.add_argument(
+        "--max-seconds",
+        type=float,
+        default=480.0,
+        help="sequence: training time budget (early stopping may end it sooner)",
+    )
+    train.add_argument(
         "--warmup-passes",
         type=int,
         default=3,
-        help="passes over all examples training only user tower + head",
+        help="click: passes over all examples training only user tower + head",
     )
     train.add_argument(
         "--epochs", type=int, default=3, help="most item-tower fine-tuning epochs (early stopping)"
     )
     train.add_argument("--examples-per-epoch", type=int, default=3072)
-    train.add_argument("--batch-size", type=int, default=64)
+    train.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="windows (sequence, default 16) or examples (click, default 64)",
+    )
     train.add_argument("--negatives", type=int, default=4, help="non-clicked per clicked")
     train.add_argument(
         "--popular-share",
@@ -306,6 +472,23 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     evaluate.add_argument(
         "--list-negatives", type=int, default=100, help="uniform negatives per impression list"
+    )
+    evaluate.add_argument(
+        "--ablation",
+        action="store_true",
+        help="train the sequence model's variants (text + id, id only, text "
+        "only) for each of --seeds in this run and report mean and spread "
+        "beside the baselines",
+    )
+    evaluate.add_argument("--seeds", default="0,1,2", help="--ablation: training seeds")
+    evaluate.add_argument(
+        "--variants", default="both,ids,text", help="--ablation: variants to train"
+    )
+    evaluate.add_argument(
+        "--max-seconds",
+        type=float,
+        default=480.0,
+        help="--ablation: training budget per variant and seed",
     )
     evaluate.add_argument(
         "--replay",

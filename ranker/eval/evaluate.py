@@ -85,6 +85,8 @@ def build_eval_set(
     candidates = np.flatnonzero(
         (split.roles == role) & np.isin(log_.types, list(split.positive_types))
     )
+    if split.new_items is not None and role == TEST:  # new-items: held-out items only
+        candidates = candidates[split.new_items[log_.items[candidates]]]
     for position in candidates.tolist():
         earlier = log_.items[sequences.before(position)]
         target = int(log_.items[position])

@@ -21,6 +21,8 @@ from ranker.eval.baselines import (
     RandomRanker,
     ZeroShotBertRanker,
 )
+from ranker.eval.sequence_ranker import SequenceRanker
+from ranker.model.sequence_artifact import is_sequence_artifact, load_sequence_artifact
 from ranker.eval.evaluate import EvalSet, ModelRanker, RankerResult
 from ranker.model.artifacts import load_artifact
 from ranker.model.click_model import ClickModel, ClickModelConfig
@@ -71,6 +73,28 @@ def _pretrained_vectors(
     )
 
 
+def sequence_ranker(model_dir: Path, prepared: Prepared) -> SequenceRanker:
+    """A verified sequence model artifact as a ranker, if it fits this split and catalog."""
+    artifact = load_sequence_artifact(model_dir)
+    check_protocol(artifact.config, prepared.split.protocol)
+    if artifact.item_ids != list(prepared.catalog.item_ids):
+        raise ValueError(
+            f"{model_dir}: trained on another catalog "
+            f"({len(artifact.item_ids)} items) than this folder's "
+            f"({len(prepared.catalog)}); train one on this data"
+        )
+    log.info("sequence model %s (%s)", artifact.model_version, artifact.config.get("variant"))
+    return SequenceRanker(artifact.model)
+
+
+def history_length(model_dir: Path | None) -> int:
+    """How many recent interactions the model at ``model_dir`` reads (50 for the click model)."""
+    if model_dir is not None and is_sequence_artifact(model_dir):
+        config = json.loads((model_dir / "config.json").read_text())
+        return int(config["model"]["max_length"])
+    return 50
+
+
 def build_rankers(
     names: list[str],
     prepared: Prepared,
@@ -89,6 +113,9 @@ def build_rankers(
         if name == "model":
             if model_dir is None:
                 raise ValueError("the model ranker needs a model folder")
+            if is_sequence_artifact(model_dir):
+                rankers[name] = sequence_ranker(model_dir, prepared)
+                continue
             model, tokenizer, config, version = load_artifact(model_dir, str(torch_device))
             check_protocol(config, prepared.split.protocol)
             dtype = autocast_dtype(torch_device)

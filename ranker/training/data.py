@@ -28,13 +28,16 @@ from ranker.state import INTERACTION_WEIGHTS
 
 log = logging.getLogger(__name__)
 
-Protocol = Literal["temporal", "leave-last-out"]
-PROTOCOLS: tuple[Protocol, ...] = ("temporal", "leave-last-out")
+Protocol = Literal["temporal", "leave-last-out", "new-items"]
+PROTOCOLS: tuple[Protocol, ...] = ("temporal", "leave-last-out", "new-items")
+# Share of the catalog the new-items protocol keeps out of training.
+NEW_ITEMS_SHARE = 0.1
 # Event types in the order of their integer codes in InteractionLog.types.
 EVENT_TYPES: tuple[str, ...] = ("click", "view", "dislike")
 CLICK = 0
 TYPE_WEIGHTS = np.array([INTERACTION_WEIGHTS[name] for name in EVENT_TYPES], dtype=np.float32)
 TRAIN, VAL, TEST = 0, 1, 2
+HIDDEN = 3  # new-items protocol: an event on a held-out item before the test
 
 
 @dataclass(frozen=True)
@@ -76,15 +79,22 @@ class Split:
     """Which events train, validate and test, and what counts as a positive."""
 
     protocol: Protocol
-    roles: np.ndarray  # int8 per event: TRAIN, VAL or TEST
+    roles: np.ndarray  # int8 per event: TRAIN, VAL, TEST or HIDDEN
     positive_types: frozenset[int]
     val_cut_ts: int  # first timestamp of validation (temporal) / 0
     test_cut_ts: int  # first timestamp of test (temporal) / 0
+    # new-items: the items no training, validation or count may see; only test
+    # moments whose item is one of them are scored.
+    new_items: np.ndarray | None = None  # bool per catalog row
 
     def describe(self) -> dict[str, object]:
         """Facts about the split for reports."""
-        counts = np.bincount(self.roles, minlength=3)
+        counts = np.bincount(self.roles, minlength=4)
+        facts: dict[str, object] = {}
+        if self.new_items is not None:
+            facts = {"new_items": int(self.new_items.sum()), "hidden_events": int(counts[HIDDEN])}
         return {
+            **facts,
             "protocol": self.protocol,
             "train_events": int(counts[TRAIN]),
             "val_events": int(counts[VAL]),
@@ -172,10 +182,32 @@ def leave_last_out_split(log_: InteractionLog) -> Split:
     return Split("leave-last-out", roles, frozenset(range(len(EVENT_TYPES))), 0, 0)
 
 
-def make_split(log_: InteractionLog, protocol: str) -> Split:
-    """The split a protocol name stands for."""
+def new_items_split(
+    log_: InteractionLog, item_count: int, *, share: float = NEW_ITEMS_SHARE, seed: int = 0
+) -> Split:
+    """Leave-last-out with a seeded ``share`` of the catalog never seen before the test.
+
+    Every event on those items that is not a test event is hidden: no training
+    sequence, validation moment or baseline count holds it (it still appears in
+    the histories a model reads at test time, as a new item would live).
+    """
+    if not 0 < share < 1:
+        raise ValueError(f"share must be in (0, 1), got {share}")
+    base = leave_last_out_split(log_)
+    rng = np.random.default_rng(seed)
+    new_items = np.zeros(item_count, dtype=bool)
+    new_items[rng.choice(item_count, max(1, round(item_count * share)), replace=False)] = True
+    roles = base.roles.copy()
+    roles[new_items[log_.items] & (roles != TEST)] = HIDDEN
+    return Split("new-items", roles, base.positive_types, 0, 0, new_items)
+
+
+def make_split(log_: InteractionLog, protocol: str, item_count: int = 0) -> Split:
+    """The split a protocol name stands for (``new-items`` needs ``item_count``)."""
     if protocol == "temporal":
         return temporal_split(log_)
     if protocol == "leave-last-out":
         return leave_last_out_split(log_)
+    if protocol == "new-items":
+        return new_items_split(log_, item_count)
     raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")

@@ -21,7 +21,7 @@ import copy
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -97,8 +97,12 @@ class Prepared:
 
 def prepare(data_dir: Path, protocol: str) -> Prepared:
     """Load ``data_dir`` and split it under ``protocol``."""
+    from ranker.training.item_texts import leak_free_texts
+
     catalog, interaction_log = load_movielens(data_dir)
-    split = make_split(interaction_log, protocol)
+    split = make_split(interaction_log, protocol, len(catalog))
+    # Tags written after their author's held-out moments never reach any ranker.
+    catalog = replace(catalog, texts=leak_free_texts(data_dir, catalog, interaction_log, split))
     return Prepared(catalog, interaction_log, split, UserSequences(interaction_log))
 
 

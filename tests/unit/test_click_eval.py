@@ -11,6 +11,8 @@ from streams.cli import main
 from tests.unit.click_factory import write_taste_folder
 
 TINY_TRAIN = [
+    "--kind",
+    "click",
     "--epochs",
     "1",
     "--examples-per-epoch",

@@ -1,0 +1,193 @@
+"""From a prepared data folder to a trained sequence model: texts, timelines, training.
+
+The pieces every caller needs in the same way (``homefeed train``, the
+evaluation's in-house ablation rows, tests): frozen BERT vectors of the
+leak-free item texts (cached on disk by a hash of the texts and the encoder),
+each user's training timeline, the validation moments for early stopping, and
+which items have an id row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ranker.model.sequence import SequenceConfig, SequenceModel
+from ranker.model.sequence_input import Timeline
+from ranker.training.data import TRAIN, VAL
+from ranker.training.sequence_batches import history_from_eval
+from ranker.training.train import Prepared
+from ranker.training.sequence_train import (
+    SequenceTrainConfig,
+    SequenceTrainReport,
+    train_sequence_model,
+)
+
+log = logging.getLogger(__name__)
+
+VARIANTS = ("both", "ids", "text")  # item signals: text + id, id only, text only
+
+
+@dataclass(frozen=True)
+class TextVectors:
+    """Frozen encoder vectors of the catalog texts and the encoder that made them."""
+
+    vectors: np.ndarray  # (items, dim) float32, unit length
+    encoder_version: str
+
+
+def text_vectors(texts: list[str], cache_dir: Path | None, device: str = "auto") -> TextVectors:
+    """The pretrained MiniLM over ``texts``; read from ``cache_dir`` when seen before."""
+    from indexer.encoder import TextEncoder
+
+    encoder = TextEncoder(device=device)
+    digest = hashlib.sha256(encoder.version.encode())
+    for text in texts:
+        digest.update(text.encode())
+        digest.update(b"\0")
+    path = cache_dir / f"text-{digest.hexdigest()[:16]}.npy" if cache_dir else None
+    if path is not None and path.exists():
+        try:
+            return TextVectors(np.load(path), encoder.version)
+        except (OSError, ValueError):
+            log.warning("unreadable text vector cache %s; re-encoding", path)
+    log.info("encoding %d item texts with %s", len(texts), encoder.version)
+    vectors = encoder.encode(texts).astype(np.float32)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".tmp.npy")
+        np.save(partial, vectors)
+        partial.replace(path)
+    return TextVectors(vectors, encoder.version)
+
+
+def training_timelines(prepared: Prepared) -> list[Timeline]:
+    """Each user's training events in time order."""
+    log_, split = prepared.log, prepared.split
+    timelines = []
+    for positions in prepared.sequences.by_user:
+        kept = positions[split.roles[positions] == TRAIN]
+        timelines.append(
+            Timeline(log_.items[kept].astype(np.int64), log_.ts[kept], log_.types[kept])
+        )
+    return timelines
+
+
+def items_with_ids(prepared: Prepared) -> np.ndarray:
+    """True for every catalog item that has a training interaction."""
+    log_, split = prepared.log, prepared.split
+    has_id = np.zeros(len(prepared.catalog), dtype=bool)
+    has_id[log_.items[split.roles == TRAIN]] = True
+    return has_id
+
+
+@dataclass(frozen=True)
+class ValidationMoments:
+    """The validation events early stopping ranks, with what each user had seen."""
+
+    positions: np.ndarray  # (Q,) event positions in the log
+    targets: np.ndarray  # (Q,) item rows
+    seen: list[np.ndarray]  # item rows the user touched before each event
+
+
+def validation_moments(
+    prepared: Prepared, max_events: int = 5000, seed: int = 0
+) -> ValidationMoments:
+    """Positive validation events with history whose item is new to the user (seeded subset)."""
+    log_, split, sequences = prepared.log, prepared.split, prepared.sequences
+    candidates = np.flatnonzero(
+        (split.roles == VAL) & np.isin(log_.types, list(split.positive_types))
+    )
+    if len(candidates) > max_events:
+        rng = np.random.default_rng(seed)
+        candidates = np.sort(rng.choice(candidates, max_events, replace=False))
+    positions, seen = [], []
+    for position in candidates.tolist():
+        earlier = np.unique(log_.items[sequences.before(position)])
+        if len(earlier) and not np.isin(log_.items[position], earlier):
+            positions.append(position)
+            seen.append(earlier.astype(np.int64))
+    position_array = np.array(positions, dtype=np.int64)
+    return ValidationMoments(position_array, log_.items[position_array].astype(np.int64), seen)
+
+
+def fit_sequence_model(
+    prepared: Prepared,
+    vectors: TextVectors,
+    model_config: SequenceConfig,
+    train_config: SequenceTrainConfig,
+    *,
+    progress: bool = False,
+) -> tuple[SequenceModel, SequenceTrainReport]:
+    """Build and train a sequence model on ``prepared``'s training events."""
+    torch.manual_seed(train_config.seed)
+    model = SequenceModel(model_config)
+    model.items.set_items(
+        torch.from_numpy(vectors.vectors), torch.from_numpy(items_with_ids(prepared))
+    )
+    val = validation_moments(prepared, seed=train_config.seed)
+    if not len(val.positions):
+        raise ValueError("no validation events with history: cannot early-stop")
+    histories = prepared.sequences.histories(val.positions, model_config.max_length)
+    report = train_sequence_model(
+        model,
+        training_timelines(prepared),
+        history_from_eval(histories, model_config.max_length),
+        val.seen,
+        val.targets,
+        train_config,
+        progress=progress,
+    )
+    return model, report
+
+
+def variant_config(variant: str, **shape: object) -> SequenceConfig:
+    """The model config of one ablation variant (``both``, ``ids`` or ``text``)."""
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+    return SequenceConfig(use_text=variant != "ids", use_ids=variant != "text", **shape)  # type: ignore[arg-type]
+
+
+def train_and_save(
+    prepared: Prepared,
+    out_dir: Path,
+    *,
+    variant: str = "both",
+    train_config: SequenceTrainConfig,
+    cache_dir: Path | None,
+    data_facts: dict[str, object],
+    device: str = "auto",
+    progress: bool = False,
+) -> tuple[str, SequenceTrainReport]:
+    """Train one variant on ``prepared`` and write its artifact; returns (version, report)."""
+    from dataclasses import asdict
+
+    from ranker.model.sequence_artifact import save_sequence_artifact
+
+    vectors = text_vectors(list(prepared.catalog.texts), cache_dir, device)
+    model_config = variant_config(
+        variant, items=len(prepared.catalog), text_dim=int(vectors.vectors.shape[1])
+    )
+    model, report = fit_sequence_model(
+        prepared, vectors, model_config, train_config, progress=progress
+    )
+    version = save_sequence_artifact(
+        model,
+        list(prepared.catalog.item_ids),
+        vectors.encoder_version,
+        out_dir,
+        {
+            "kind": "sequence",
+            "variant": variant,
+            "train": asdict(train_config),
+            "report": report.to_dict(),
+            "split": prepared.split.describe(),
+            "data": data_facts,
+        },
+    )
+    return version, report

@@ -1,0 +1,286 @@
+"""The sequence model: training on a small generated folder, leak guards, artifacts, CLI."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ranker.model.sequence import PAD, SequenceConfig, SequenceModel
+from ranker.model.sequence_artifact import load_sequence_artifact, save_sequence_artifact
+from ranker.model.sequence_input import SEQUENCE_EVENT_TYPES, History, Timeline, history_tensors
+from ranker.training.data import EVENT_TYPES, HIDDEN, TEST, TRAIN, VAL
+from ranker.training.item_texts import leak_free_texts
+from ranker.training.sequence_batches import training_windows
+from ranker.training.sequence_fit import training_timelines
+from ranker.training.sequence_train import window_loss
+from ranker.training.train import prepare
+from streams.cli import main
+from tests.factories import write_movielens
+from tests.unit.click_factory import write_taste_folder
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("sequence")
+    write_taste_folder(root / "ml", users=32)
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _state_dir(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOMEFEED_DATA_DIR", str(workspace / "var"))
+
+
+@pytest.fixture(scope="module")
+def trained(workspace: Path) -> Path:
+    import os
+
+    os.environ.setdefault("HOMEFEED_DATA_DIR", str(workspace / "var"))
+    out = workspace / "seq-llo"
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(workspace / "ml"),
+                "--out",
+                str(out),
+                "--protocol",
+                "leave-last-out",
+                "--device",
+                "cpu",
+                "--max-seconds",
+                "60",
+            ]
+        )
+        == 0
+    )
+    return out
+
+
+def test_the_models_type_codes_are_the_training_logs() -> None:
+    assert SEQUENCE_EVENT_TYPES == EVENT_TYPES
+
+
+def test_windows_make_every_interaction_but_the_first_a_target_once() -> None:
+    timeline = Timeline(np.arange(10), np.arange(10) * 60, np.zeros(10, dtype=np.int8))
+    windows = training_windows([timeline], width=4)
+    targets = [row for window in windows.rows for row in window[1:] if row != PAD]
+    assert sorted(targets) == list(range(2, 11))  # rows are item + 1; item 0 is never a target
+
+
+def test_history_tensors_give_gaps_to_the_previous_interaction() -> None:
+    history = History.from_timelines(
+        [Timeline(np.array([3, 4, 5]), np.array([100, 160, 400]), np.zeros(3, dtype=np.int8))],
+        width=5,
+    )
+    rows, gaps, types = history_tensors(history, 5)
+    assert rows.tolist() == [[PAD, PAD, 4, 5, 6]]
+    assert gaps.tolist() == [[0, 0, 0, 60, 240]]
+    assert types.tolist() == [[0, 0, 1, 1, 1]]
+
+
+def test_the_loss_never_ranks_an_item_the_user_already_saw() -> None:
+    torch.manual_seed(0)
+    model = SequenceModel(SequenceConfig(items=6, dim=8, max_length=4, use_text=False)).eval()
+    model.items.set_items(torch.zeros(6, 384), torch.ones(6, dtype=torch.bool))
+    windows = torch.tensor([[1, 2, 3, 4, 5]])
+    gaps, types = torch.zeros_like(windows), torch.ones_like(windows)
+    with torch.no_grad():
+        loss = float(window_loss(model, windows, gaps, types, None))
+        vectors = model.items()
+        logits = model.encode(windows[:, :-1], gaps[:, :-1], types[:, :-1], vectors)[0] @ vectors.T
+    expected = []
+    for position, target in enumerate([2, 3, 4, 5]):
+        allowed = [row for row in range(1, 7) if row not in windows[0, : position + 1].tolist()]
+        expected.append(
+            float(torch.logsumexp(logits[position, allowed], 0) - logits[position, target])
+        )
+    assert loss == pytest.approx(float(np.mean(expected)), rel=1e-5)
+
+
+def test_items_without_training_interactions_are_scored_from_text_alone() -> None:
+    model = SequenceModel(SequenceConfig(items=3, dim=8, max_length=4))
+    model.items.set_items(torch.randn(3, 384), torch.tensor([True, True, False]))
+    before = model.items().detach().clone()
+    with torch.no_grad():
+        model.items.ids.weight[3] += 100.0  # the id row of the item with no interactions
+        model.items.ids.weight[1] += 1.0
+    after = model.items().detach()
+    assert torch.equal(before[3], after[3])
+    assert not torch.equal(before[1], after[1])
+
+
+def test_tags_written_after_their_authors_held_out_moment_never_reach_the_text(
+    tmp_path: Path,
+) -> None:
+    movies = [
+        ("1", "Alien (1979)", "Horror"),
+        ("2", "Heat (1995)", "Action"),
+        ("3", "Big (1988)", "Comedy"),
+    ]
+    ratings = [
+        ("7", "1", 5.0, 100),
+        ("7", "2", 5.0, 200),
+        ("7", "3", 5.0, 300),
+        ("8", "3", 5.0, 110),
+        ("8", "1", 5.0, 210),
+        ("8", "2", 5.0, 310),
+    ]
+    tags = [
+        ("7", "3", "before my test", 150),  # user 7 is held out from t=200 on
+        ("7", "3", "after my validation", 250),
+        ("8", "3", "another user later", 400),
+    ]  # user 8: held out from 210
+    folder = write_movielens(tmp_path / "ml", movies=movies, ratings=ratings, tags=tags)
+    prepared = prepare(folder, "leave-last-out")
+    texts = leak_free_texts(folder, prepared.catalog, prepared.log, prepared.split)
+    big = texts[prepared.catalog.item_ids.index("3")]
+    assert "before my test" in big
+    assert "after my validation" not in big
+    assert "another user later" not in big  # user 8 wrote it after their own held-out moment
+    assert prepared.catalog.texts == texts  # every ranker reads the leak-free texts
+
+
+def test_new_items_are_in_no_training_sequence_and_only_they_are_scored(workspace: Path) -> None:
+    from ranker.eval.evaluate import build_eval_set
+
+    prepared = prepare(workspace / "ml", "new-items")
+    split, log_ = prepared.split, prepared.log
+    assert split.new_items is not None and 0 < split.new_items.sum() < len(prepared.catalog)
+    on_new = split.new_items[log_.items]
+    assert set(split.roles[on_new].tolist()) <= {TEST, HIDDEN}
+    assert not on_new[split.roles == TRAIN].any() and not on_new[split.roles == VAL].any()
+    trained_items = {int(i) for t in training_timelines(prepared) for i in t.items}
+    assert not trained_items & set(np.flatnonzero(split.new_items).tolist())
+    eval_set = build_eval_set(prepared, list_negatives=5)
+    assert len(eval_set) and split.new_items[eval_set.targets].all()
+    assert (eval_set.stats.popularity[split.new_items] == 0).all()
+
+
+def test_training_learns_taste_and_beats_popularity(workspace: Path, trained: Path) -> None:
+    report_path = workspace / "eval.json"
+    assert (
+        main(
+            [
+                "eval",
+                "--data",
+                str(workspace / "ml"),
+                "--model",
+                str(trained),
+                "--protocol",
+                "leave-last-out",
+                "--list-negatives",
+                "20",
+                "--rankers",
+                "model,popularity",
+                "--out",
+                str(report_path),
+            ]
+        )
+        == 0
+    )
+    models = json.loads(report_path.read_text())["models"]
+    assert models["model"]["hit@10"] >= models["popularity"]["hit@10"] + 0.1
+    assert models["model"]["full_ndcg@10"] > models["popularity"]["full_ndcg@10"]
+
+
+def test_the_artifact_round_trips_and_a_corrupt_one_is_refused(
+    trained: Path, tmp_path: Path
+) -> None:
+    artifact = load_sequence_artifact(trained)
+    assert artifact.model_version.startswith("seq-")
+    copy = tmp_path / "copy"
+    version = save_sequence_artifact(
+        artifact.model,
+        artifact.item_ids,
+        artifact.text_encoder_version,
+        copy,
+        {"train": artifact.config["train"]},
+    )
+    assert load_sequence_artifact(copy).model_version == version
+    weights = copy / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="does not match its manifest"):
+        load_sequence_artifact(copy)
+
+
+def test_recommend_exports_the_sequence_models_lists(workspace: Path, trained: Path) -> None:
+    out = workspace / "recs.jsonl"
+    assert (
+        main(
+            [
+                "recommend",
+                "--data",
+                str(workspace / "ml"),
+                "--model",
+                str(trained),
+                "--protocol",
+                "leave-last-out",
+                "--k",
+                "5",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(lines) == 32 and all(len(line["items"]) == 5 for line in lines)
+
+
+def test_ablation_trains_variants_per_seed_beside_the_baselines(workspace: Path) -> None:
+    out = workspace / "ablation.json"
+    assert (
+        main(
+            [
+                "eval",
+                "--ablation",
+                "--data",
+                str(workspace / "ml"),
+                "--protocol",
+                "leave-last-out",
+                "--seeds",
+                "0,1",
+                "--variants",
+                "ids,text",
+                "--rankers",
+                "popularity",
+                "--max-seconds",
+                "6",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    report = json.loads(out.read_text())
+    assert set(report["models"]) == {"popularity", "id_only", "text_only"}
+    assert len(report["per_seed"]["id_only"]) == 2
+    assert report["spread"]["id_only"]["hit@10"] >= 0.0
+
+
+def test_bad_seeds_are_one_line_and_status_2(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(
+            [
+                "eval",
+                "--ablation",
+                "--data",
+                str(workspace / "ml"),
+                "--seeds",
+                "a,b",
+                "--out",
+                str(workspace / "x.json"),
+            ]
+        )
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        "homefeed: --seeds: expected comma-separated integers, got 'a,b'"
+    )
