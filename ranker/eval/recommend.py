@@ -21,12 +21,12 @@ from ranker.eval.baselines import (
     RandomRanker,
     ZeroShotBertRanker,
 )
-from ranker.eval.sequence_ranker import SequenceRanker
-from ranker.model.sequence_artifact import is_sequence_artifact, load_sequence_artifact
 from ranker.eval.evaluate import EvalSet, ModelRanker, RankerResult
+from ranker.eval.sequence_ranker import SequenceRanker
 from ranker.model.artifacts import load_artifact
 from ranker.model.click_model import ClickModel, ClickModelConfig
 from ranker.model.item_encoding import cached_lower_states, item_vectors
+from ranker.model.sequence_artifact import is_sequence_artifact, load_sequence_artifact
 from ranker.training.data import TEST
 from ranker.training.train import Prepared, autocast_dtype
 

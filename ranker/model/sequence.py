@@ -64,20 +64,20 @@ class ItemTable(nn.Module):
         super().__init__()
         self.config = config
         rows = config.items + 1
+        self.text: torch.Tensor
+        self.has_id: torch.Tensor
         self.register_buffer("text", torch.zeros(rows, config.text_dim), persistent=True)
         self.register_buffer("has_id", torch.zeros(rows, dtype=torch.bool), persistent=True)
+        text_out = nn.Linear(config.dim * 2, config.dim)
         self.text_projection = nn.Sequential(
-            nn.Linear(config.text_dim, config.dim * 2),
-            nn.GELU(),
-            nn.Linear(config.dim * 2, config.dim),
+            nn.Linear(config.text_dim, config.dim * 2), nn.GELU(), text_out
         )
         self.ids = nn.Embedding(rows, config.dim, padding_idx=PAD)
-        text_init = 1.0
         nn.init.normal_(self.ids.weight, std=0.02)
-        # The text path starts silent and grows as it earns its place; at full
-        # size from step one its random projection swamped the id signal.
-        nn.init.normal_(self.text_projection[-1].weight, std=0.02 * text_init)
-        nn.init.zeros_(self.text_projection[-1].bias)
+        # The text path starts quiet (as small as the id rows) and grows as it
+        # earns its place; at torch's default scale it swamped the id signal.
+        nn.init.normal_(text_out.weight, std=0.02)
+        nn.init.zeros_(text_out.bias)
         with torch.no_grad():
             self.ids.weight[PAD].zero_()
 
@@ -166,8 +166,9 @@ class SequenceModel(nn.Module):
         """Hidden state at every position ``(B, L, dim)`` of right-aligned sequences.
 
         ``sequence`` holds item rows (PAD on the left), ``gaps_s`` the seconds
-        since each interaction's predecessor, ``types`` event type code + 1. Position embeddings count back
-        from the newest interaction, so the newest always has the same one.
+        since each interaction's predecessor, ``types`` event type code + 1.
+        Position embeddings count back from the newest interaction, so the
+        newest always has the same one.
         """
         length = sequence.shape[1]
         hidden = item_vectors[sequence] * math.sqrt(self.config.dim)

@@ -15,7 +15,6 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
@@ -135,7 +134,3 @@ def is_sequence_artifact(model_dir: Path) -> bool:
     except (OSError, json.JSONDecodeError):
         return False
     return isinstance(config, dict) and config.get("format") == FORMAT
-
-
-def _unused() -> torch.device:  # pragma: no cover - keeps torch imported for type users
-    return torch.device("cpu")

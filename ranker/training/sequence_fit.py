@@ -21,12 +21,12 @@ from ranker.model.sequence import SequenceConfig, SequenceModel
 from ranker.model.sequence_input import Timeline
 from ranker.training.data import TRAIN, VAL
 from ranker.training.sequence_batches import history_from_eval
-from ranker.training.train import Prepared
 from ranker.training.sequence_train import (
     SequenceTrainConfig,
     SequenceTrainReport,
     train_sequence_model,
 )
+from ranker.training.train import Prepared
 
 log = logging.getLogger(__name__)
 
