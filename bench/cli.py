@@ -1,4 +1,4 @@
-"""``homefeed bench e2e|encoder|index|memory|scale``: benchmarks that print figures and ratios.
+"""``homefeed bench e2e|encoder|index|memory|scale|sequence``: figures and ratios.
 
 They never pass or fail on time; ``--json OUT`` also writes the figures.
 """
@@ -50,6 +50,10 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
         result = run_memory_bench(
             users=args.users, items=args.items, with_worker=not args.no_worker
         )
+    elif args.bench == "sequence":
+        from bench.sequence import run_sequence_bench
+
+        result = run_sequence_bench(items=args.items)
     else:
         from bench.scale import run_scale_bench
 
@@ -66,7 +70,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Register ``homefeed bench``."""
     bench = sub.add_parser("bench", help="benchmarks: figures and ratios vs a same-run baseline")
-    bench.add_argument("bench", choices=["e2e", "encoder", "index", "memory", "scale"])
+    bench.add_argument("bench", choices=["e2e", "encoder", "index", "memory", "scale", "sequence"])
     bench.add_argument(
         "--json", type=Path, default=None, help="also write the figures to this JSON file"
     )
@@ -112,7 +116,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         "--items",
         type=int,
         default=None,
-        help="memory (default 100000) / scale (default 10000): catalog size",
+        help="memory, sequence (default 100000) / scale (default 10000): catalog size",
     )
     bench.add_argument("--no-worker", action="store_true", help="memory: skip the live worker RSS")
     bench.add_argument("--workers", default="1,2,3", help="scale: worker counts (comma-separated)")
@@ -123,5 +127,5 @@ def _with_defaults(args: argparse.Namespace, settings: Settings) -> int:
     if args.users is None:
         args.users = 100_000 if args.bench == "memory" else 10_000
     if args.items is None:
-        args.items = 100_000 if args.bench == "memory" else 10_000
+        args.items = 100_000 if args.bench in ("memory", "sequence") else 10_000
     return cmd_bench(args, settings)

@@ -1,0 +1,117 @@
+"""Live cost of the sequence model per ranked user, batched: encode users, search FAISS.
+
+The worker would rank a batch of users by running their recent interactions
+through the model in one call and searching an inner-product index over the
+model's item vectors. Measured here in-process at a given catalog size, against
+the same run's baseline: today's retrieval (mean of the users' 384-d text
+vectors, searched in a 384-d index). Weights are untrained: the cost does not
+depend on their values.
+"""
+
+from __future__ import annotations
+
+import time
+
+import faiss
+import numpy as np
+import torch
+
+from bench.report import BenchResult, Ratio
+from ranker.model.sequence import SequenceConfig, SequenceModel
+from ranker.model.sequence_input import History, Timeline, history_tensors
+
+TEXT_DIM = 384
+FETCH = 100  # candidates retrieved per user, as the live ANN source
+
+
+def _histories(users: int, length: int, items: int, rng: np.random.Generator) -> History:
+    now = 1_700_000_000
+    timelines = [
+        Timeline(
+            rng.integers(0, items, length),
+            now - np.sort(rng.integers(0, 86_400 * 365, length))[::-1],
+            rng.integers(0, 3, length).astype(np.int8),
+        )
+        for _ in range(users)
+    ]
+    return History.from_timelines(timelines, length)
+
+
+def _per_user_ms(run: object, users: int, repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()  # type: ignore[operator]
+        best = min(best, time.perf_counter() - started)
+    return best * 1000.0 / users
+
+
+def run_sequence_bench(
+    items: int = 100_000,
+    batch_sizes: tuple[int, ...] = (16, 64, 256),
+    history: int = 50,
+    threads: int = 2,
+    seed: int = 0,
+) -> BenchResult:
+    """Milliseconds per user for each batch size, model vs mean-pooling baseline."""
+    torch.set_num_threads(threads)
+    faiss.omp_set_num_threads(threads)
+    rng = np.random.default_rng(seed)
+    model = SequenceModel(SequenceConfig(items=items)).eval()
+    text = rng.standard_normal((items, TEXT_DIM)).astype(np.float32)
+    text /= np.linalg.norm(text, axis=1, keepdims=True)
+    model.items.set_items(torch.from_numpy(text), torch.ones(items, dtype=torch.bool))
+    with torch.inference_mode():
+        item_vectors = model.items()
+    # The live index policy: exact below 50k items, HNSW32 above (HOMEFEED_INDEX_FACTORY=auto).
+    factory = "Flat" if items < 50_000 else "HNSW32"
+    model_index = faiss.index_factory(model.config.dim, factory, faiss.METRIC_INNER_PRODUCT)
+    model_index.add(np.ascontiguousarray(item_vectors[1:].numpy()))
+    text_index = faiss.index_factory(TEXT_DIM, factory, faiss.METRIC_INNER_PRODUCT)
+    text_index.add(text)
+    for index in (model_index, text_index):
+        if factory.startswith("HNSW"):
+            faiss.downcast_index(index).hnsw.efSearch = FETCH
+    result = BenchResult("sequence")
+    figures: dict[str, object] = {
+        "items": items,
+        "history": history,
+        "fetch": FETCH,
+        "index": factory,
+    }
+    for batch in batch_sizes:
+        histories = _histories(batch, history, items, rng)
+        rows, gaps, types = history_tensors(histories, history)
+
+        def encode_only(
+            rows: torch.Tensor = rows, gaps: torch.Tensor = gaps, types: torch.Tensor = types
+        ) -> np.ndarray:
+            with torch.inference_mode():
+                return model.user_vectors(rows, gaps, types, item_vectors).numpy()
+
+        def model_path(encode: object = encode_only) -> None:
+            model_index.search(np.ascontiguousarray(encode()), FETCH)  # type: ignore[operator]
+
+        def pooled_path(histories: History = histories) -> None:
+            pooled = text[histories.rows - 1].mean(axis=1)
+            pooled /= np.linalg.norm(pooled, axis=1, keepdims=True)
+            text_index.search(pooled, FETCH)
+
+        repeats = max(3, 512 // batch)
+        model_ms = _per_user_ms(model_path, batch, repeats)
+        pooled_ms = _per_user_ms(pooled_path, batch, repeats)
+        figures[f"batch_{batch}"] = {
+            "model_ms_per_user": round(model_ms, 4),
+            "encode_ms_per_user": round(_per_user_ms(encode_only, batch, repeats), 4),
+            "pooled_baseline_ms_per_user": round(pooled_ms, 4),
+        }
+        # Ratio of users per second: model path over the pooled baseline.
+        result.ratios.append(
+            Ratio(f"model_vs_pooled_users_per_s_batch_{batch}", 1.0 / model_ms, 1.0 / pooled_ms)
+        )
+    result.figures.update(figures)
+    result.notes.append(
+        "untrained weights (cost does not depend on them); inner-product search with the "
+        "live index policy; item vectors are computed once per model version, not per user"
+    )
+    return result
