@@ -71,7 +71,7 @@ def run_sequence_bench(
     text_index.add(text)
     for index in (model_index, text_index):
         if factory.startswith("HNSW"):
-            faiss.downcast_index(index).hnsw.efSearch = FETCH
+            faiss.downcast_index(index).hnsw.efSearch = FETCH  # type: ignore[attr-defined]
     result = BenchResult("sequence")
     figures: dict[str, object] = {
         "items": items,
