@@ -34,10 +34,22 @@ CONFIG_FILE = "config.json"
 MANIFEST_FILE = "manifest.json"
 
 
-def _model_version(files: dict[str, str]) -> str:
-    """The version an artifact's file hashes give it."""
+CLICK_PREFIX = "click-"
+
+
+def _model_version(files: dict[str, str], prefix: str = CLICK_PREFIX) -> str:
+    """The version an artifact's file hashes give it (``prefix`` names the model family)."""
     digest = hashlib.sha256("".join(f"{n}:{h};" for n, h in sorted(files.items())).encode())
-    return f"click-{digest.hexdigest()[:12]}"
+    return f"{prefix}{digest.hexdigest()[:12]}"
+
+
+def write_manifest(out_dir: Path, names: list[str], prefix: str = CLICK_PREFIX) -> str:
+    """Hash ``names`` in ``out_dir`` into ``manifest.json``; returns the ``model_version``."""
+    files = {name: sha256_file(out_dir / name) for name in names if (out_dir / name).is_file()}
+    model_version = _model_version(files, prefix)
+    manifest = {"model_version": model_version, "files": files}
+    (out_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    return model_version
 
 
 def save_artifact(
@@ -64,19 +76,16 @@ def save_artifact(
     tokenizer_files = [Path(name).name for name in tokenizer.save_pretrained(str(out_dir))]
     # save_pretrained may also write a config.json-like file; never let it win.
     hashed = sorted({WEIGHTS_FILE, CONFIG_FILE, *tokenizer_files} - {MANIFEST_FILE})
-    files = {name: sha256_file(out_dir / name) for name in hashed if (out_dir / name).is_file()}
-    model_version = _model_version(files)
-    manifest = {"model_version": model_version, "files": files}
-    (out_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    model_version = write_manifest(out_dir, hashed)
     log.info("saved click model %s to %s", model_version, out_dir)
     return model_version
 
 
-def read_manifest(model_dir: Path) -> dict[str, object]:
+def read_manifest(model_dir: Path, prefix: str = CLICK_PREFIX) -> dict[str, object]:
     """The manifest, after checking every listed file's hash; ValueError if anything is off."""
     manifest_path = model_dir / MANIFEST_FILE
     if not manifest_path.is_file():
-        raise ValueError(f"{model_dir}: not a click model artifact (no {MANIFEST_FILE})")
+        raise ValueError(f"{model_dir}: not a model artifact (no {MANIFEST_FILE})")
     try:
         manifest = json.loads(manifest_path.read_text())
         files: dict[str, str] = manifest["files"]
@@ -95,7 +104,7 @@ def read_manifest(model_dir: Path) -> dict[str, object]:
                 f"{model_dir}: {name} does not match its manifest hash "
                 f"(corrupt or replaced file); refusing model {model_version}"
             )
-    if model_version != _model_version(files):
+    if model_version != _model_version(files, prefix):
         raise ValueError(
             f"{manifest_path}: model_version {model_version} does not match the file hashes"
         )

@@ -9,7 +9,6 @@ the files and refuses a folder that differs from its manifest.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -18,15 +17,13 @@ from pathlib import Path
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from ranker.model.artifacts import CONFIG_FILE, WEIGHTS_FILE, read_manifest, write_manifest
 from ranker.model.sequence import SequenceConfig, SequenceModel
 
 log = logging.getLogger(__name__)
 
 FORMAT = "homefeed-sequence-model"
 FORMAT_VERSION = 1
-WEIGHTS_FILE = "model.safetensors"
-CONFIG_FILE = "config.json"
-MANIFEST_FILE = "manifest.json"
 VERSION_PREFIX = "seq-"
 
 
@@ -39,16 +36,6 @@ class SequenceArtifact:
     text_encoder_version: str
     config: dict[str, object]
     model_version: str
-
-
-def _sha256(path: Path) -> str:
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
-
-
-def _version(files: dict[str, str]) -> str:
-    digest = hashlib.sha256("".join(f"{n}:{h};" for n, h in sorted(files.items())).encode())
-    return f"{VERSION_PREFIX}{digest.hexdigest()[:12]}"
 
 
 def save_sequence_artifact(
@@ -75,39 +62,14 @@ def save_sequence_artifact(
         **extra,
     }
     (out_dir / CONFIG_FILE).write_text(json.dumps(config, indent=1, sort_keys=True, default=str))
-    files = {name: _sha256(out_dir / name) for name in (WEIGHTS_FILE, CONFIG_FILE)}
-    model_version = _version(files)
-    (out_dir / MANIFEST_FILE).write_text(
-        json.dumps({"model_version": model_version, "files": files}, indent=2, sort_keys=True)
-    )
+    model_version = write_manifest(out_dir, [WEIGHTS_FILE, CONFIG_FILE], VERSION_PREFIX)
     log.info("saved sequence model %s to %s", model_version, out_dir)
     return model_version
 
 
 def load_sequence_artifact(model_dir: Path) -> SequenceArtifact:
     """The verified artifact in ``model_dir``; ValueError says what is wrong with it."""
-    manifest_path = model_dir / MANIFEST_FILE
-    if not manifest_path.is_file():
-        raise ValueError(f"{model_dir}: not a model artifact (no {MANIFEST_FILE})")
-    try:
-        manifest = json.loads(manifest_path.read_text())
-        files: dict[str, str] = dict(manifest["files"])
-        model_version = str(manifest["model_version"])
-    except (json.JSONDecodeError, KeyError, TypeError) as error:
-        raise ValueError(f"{manifest_path}: unreadable manifest ({error})") from error
-    for name in (WEIGHTS_FILE, CONFIG_FILE):
-        path = model_dir / name
-        if name not in files or not path.is_file():
-            raise ValueError(f"{model_dir}: {name} is missing")
-        if _sha256(path) != files[name]:
-            raise ValueError(
-                f"{model_dir}: {name} does not match its manifest hash "
-                f"(corrupt or replaced file); refusing model {model_version}"
-            )
-    if model_version != _version(files):
-        raise ValueError(
-            f"{manifest_path}: model_version {model_version} does not match the file hashes"
-        )
+    model_version = str(read_manifest(model_dir, VERSION_PREFIX)["model_version"])
     config = json.loads((model_dir / CONFIG_FILE).read_text())
     if config.get("format") != FORMAT or config.get("format_version") != FORMAT_VERSION:
         raise ValueError(
