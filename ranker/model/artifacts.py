@@ -85,7 +85,8 @@ def read_manifest(model_dir: Path, prefix: str = CLICK_PREFIX) -> dict[str, obje
     """The manifest, after checking every listed file's hash; ValueError if anything is off."""
     manifest_path = model_dir / MANIFEST_FILE
     if not manifest_path.is_file():
-        raise ValueError(f"{model_dir}: not a model artifact (no {MANIFEST_FILE})")
+        family = "click model" if prefix == CLICK_PREFIX else "model"
+        raise ValueError(f"{model_dir}: not a {family} artifact (no {MANIFEST_FILE})")
     try:
         manifest = json.loads(manifest_path.read_text())
         files: dict[str, str] = manifest["files"]
