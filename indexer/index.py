@@ -1,7 +1,8 @@
 """Item vector index: a streaming catalog of unit vectors searched by cosine.
 
-Vectors live in our own float32 array (one row per stored vector) and a FAISS
-index built from a factory string is keyed by those row numbers. Items come and
+Vectors live in our own float32 array (:class:`indexer.rows.VectorRows`, one
+row per stored vector) and a FAISS index built from a factory string is keyed
+by those row numbers. Items come and
 go at any time:
 
 * ``upsert`` appends a fresh row and retires the item's old one, so an update
@@ -37,6 +38,7 @@ from indexer.factories import (
     new_faiss_index,
     train_size_for,
 )
+from indexer.rows import VectorRows, unit_rows
 
 logger = logging.getLogger(__name__)
 
@@ -116,10 +118,7 @@ class ItemIndex:
             "train_size": self._train_size or None,
             "max_deleted_fraction": max_deleted_fraction,
         }
-        self._store = np.empty((0, dim), dtype=np.float32)
-        self._live = np.empty(0, dtype=bool)
-        self._row_ids: list[str | None] = []  # row -> item id; None once retired
-        self._rows: dict[str, int] = {}  # item id -> its live row
+        self._vectors = VectorRows(dim)
         self._tombstones = 0  # retired rows still inside the FAISS index
         self._can_remove = True
         # Empty: trainable and auto indexes start exact; _maybe_rebuild moves on.
@@ -141,21 +140,16 @@ class ItemIndex:
         ids = list(last_position)
         if not ids:
             return
-        self._retire([self._rows[item_id] for item_id in ids if item_id in self._rows])
-        first = len(self._row_ids)
-        self._reserve(first + len(ids))
-        self._store[first : first + len(ids)] = _normalised(matrix)
-        self._live[first : first + len(ids)] = True
-        self._row_ids.extend(ids)
-        self._rows.update(zip(ids, range(first, first + len(ids)), strict=True))
+        replaced = (self._vectors.live_row(item_id) for item_id in ids)
+        self._retire([row for row in replaced if row is not None])
+        unit = unit_rows(matrix)
+        rows = self._vectors.append(ids, unit)
         if not self._maybe_rebuild():
-            rows = np.arange(first, first + len(ids), dtype=np.int64)
-            self._index.add_with_ids(self._store[first : first + len(ids)], rows)
+            self._index.add_with_ids(unit, rows)
 
     def remove(self, item_ids: Iterable[str]) -> int:
         """Remove items; returns how many were present."""
-        popped = (self._rows.pop(item_id, None) for item_id in item_ids)
-        rows = [row for row in popped if row is not None]
+        rows = self._vectors.forget(item_ids)
         self._retire(rows)
         self._maybe_rebuild()
         return len(rows)
@@ -163,19 +157,18 @@ class ItemIndex:
     # --- lookups --------------------------------------------------------------
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return self._vectors.live_count
 
     def __contains__(self, item_id: object) -> bool:
-        return item_id in self._rows
+        return item_id in self._vectors
 
     def item_ids(self) -> list[str]:
         """Ids of all items in the index."""
-        return list(self._rows)
+        return self._vectors.item_ids()
 
     def vector(self, item_id: str) -> np.ndarray | None:
         """Return a copy of the item's unit vector, or None if unknown."""
-        row = self._rows.get(item_id)
-        return None if row is None else self._store[row].copy()
+        return self._vectors.vector(item_id)
 
     def vectors(self, item_ids: Sequence[str], *, fill_missing: bool = False) -> np.ndarray:
         """Vectors of the known items, in order; unknown ids are skipped.
@@ -183,42 +176,25 @@ class ItemIndex:
         With ``fill_missing`` the result has one row per id instead, zeros for
         unknown ones, so it stays aligned with per-item weights.
         """
-        rows = self.rows(item_ids)
-        known = rows >= 0
-        if known.all():  # the common case: one gather, no mask copies
-            return self._store[rows]
-        if not fill_missing:
-            return self._store[rows[known]]
-        return self.vectors_at(rows)
+        return self._vectors.vectors(item_ids, fill_missing=fill_missing)
 
-    # Rows are positions in our vector store. They are stable until the next
-    # upsert/remove, so callers may hold them for one synchronous ranking pass
-    # and skip the id → row dictionary on every later stage.
+    # Rows are stable until the next upsert/remove (see indexer.rows).
 
     def rows(self, item_ids: Iterable[str]) -> np.ndarray:
         """Store row of each id (int64), -1 for unknown ids."""
-        get = self._rows.get
-        return np.fromiter((get(item_id, -1) for item_id in item_ids), dtype=np.int64)
+        return self._vectors.rows(item_ids)
 
     def ids_at(self, rows: np.ndarray) -> list[str]:
         """Item id of each live row (rows from :meth:`rows` or :meth:`search_rows`)."""
-        row_ids = self._row_ids
-        return [row_ids[row] for row in rows.tolist()]  # type: ignore[misc]
+        return self._vectors.ids_at(rows)
 
     def vectors_at(self, rows: np.ndarray) -> np.ndarray:
         """Vector of each row; zeros where the row is -1 (unknown item)."""
-        if len(rows) and rows.min() >= 0:
-            return self._store[rows]
-        result = np.zeros((len(rows), self._dim), dtype=np.float32)
-        known = rows >= 0
-        result[known] = self._store[rows[known]]
-        return result
+        return self._vectors.vectors_at(rows)
 
     def live_at(self, rows: np.ndarray) -> np.ndarray:
         """Whether each row still holds a catalog item."""
-        result = rows >= 0
-        result[result] = self._live[rows[result]]
-        return result
+        return self._vectors.live_at(rows)
 
     @property
     def dim(self) -> int:
@@ -265,7 +241,7 @@ class ItemIndex:
         seen set made every search 3x dearer); queries still short of ``k``
         are asked again, deeper, while the index holds more.
         """
-        queries = _normalised(self._as_matrix(query_vectors, "query_vectors"))
+        queries = unit_rows(self._as_matrix(query_vectors, "query_vectors"))
         if exclude is not None and len(exclude) != len(queries):
             raise ValueError(f"{len(exclude)} exclude sets for {len(queries)} queries")
         empty = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32))
@@ -319,8 +295,7 @@ class ItemIndex:
     ) -> tuple[np.ndarray, np.ndarray]:
         # Vectorised: a per-row Python loop over the fetched rows was the top
         # cost of ranking a batch (see docs/benchmarks.md).
-        valid = rows >= 0
-        valid[valid] = self._live[rows[valid]]
+        valid = self._vectors.live_at(rows)
         if seen_rows is not None and len(seen_rows):
             valid &= ~np.isin(rows, seen_rows)
         return rows[valid][:k], scores[valid][:k]
@@ -329,12 +304,13 @@ class ItemIndex:
 
     def state(self) -> IndexState:
         """Everything a snapshot must hold to rebuild this index exactly."""
+        store, row_ids = self._vectors.snapshot()
         return IndexState(
             dim=self._dim,
             factory=self._factory,
             options=dict(self._options),
-            store=self._store[: len(self._row_ids)],
-            row_ids=list(self._row_ids),
+            store=store,
+            row_ids=row_ids,
             faiss_index=self._index,
             built_factory=self._built_factory,
             tombstones=self._tombstones,
@@ -344,10 +320,7 @@ class ItemIndex:
     def from_state(cls, state: IndexState) -> ItemIndex:
         """The index a :meth:`state` describes (arrays are taken, not copied)."""
         index = cls(state.dim, state.factory, **state.options)
-        row_ids = state.row_ids
-        index._store, index._row_ids = np.ascontiguousarray(state.store), row_ids
-        index._live = np.fromiter((item_id is not None for item_id in row_ids), bool, len(row_ids))
-        index._rows = {item_id: row for row, item_id in enumerate(row_ids) if item_id is not None}
+        index._vectors = VectorRows.restored(state.store, state.row_ids)
         index._index, index._built_factory = state.faiss_index, state.built_factory
         index._tombstones = state.tombstones
         index._configure(state.faiss_index)
@@ -360,9 +333,7 @@ class ItemIndex:
         if not rows:
             return
         row_array = np.asarray(rows, dtype=np.int64)
-        self._live[row_array] = False
-        for row in rows:
-            self._row_ids[row] = None
+        self._vectors.retire(row_array)
         if self._can_remove:
             try:
                 self._index.remove_ids(row_array)
@@ -371,51 +342,34 @@ class ItemIndex:
                 self._can_remove = False
         self._tombstones += len(rows)
 
-    def _reserve(self, rows: int) -> None:
-        if rows <= len(self._store):
-            return
-        capacity = max(rows, 2 * len(self._store), 1024)
-        store = np.empty((capacity, self._dim), dtype=np.float32)
-        store[: len(self._row_ids)] = self._store[: len(self._row_ids)]
-        live = np.zeros(capacity, dtype=bool)
-        live[: len(self._row_ids)] = self._live[: len(self._row_ids)]
-        self._store, self._live = store, live
-
     def _maybe_rebuild(self) -> bool:
         """Rebuild when the wanted index kind changed or retired rows piled up."""
         desired = desired_factory(
             self._factory,
             self._built_factory,
-            len(self._rows),
+            self._vectors.live_count,
             approximate_from=self._approximate_from,
             train_size=self._train_size,
         )
-        retired = len(self._row_ids) - len(self._rows)
-        if desired == self._built_factory and retired <= self._max_deleted_fraction * len(
-            self._row_ids
-        ):
+        total = self._vectors.total
+        retired = total - self._vectors.live_count
+        if desired == self._built_factory and retired <= self._max_deleted_fraction * total:
             return False
         self._rebuild(desired)
         return True
 
     def _rebuild(self, factory: str) -> None:
         started = time.perf_counter()
-        live_rows = np.flatnonzero(self._live[: len(self._row_ids)])
-        self._store = np.ascontiguousarray(self._store[live_rows])
-        self._live = np.ones(len(live_rows), dtype=bool)
-        self._row_ids = [self._row_ids[row] for row in live_rows.tolist()]
-        self._rows = {
-            item_id: row for row, item_id in enumerate(self._row_ids) if item_id is not None
-        }
+        live = self._vectors.compact()
         self._index = self._new_index(factory)
         if not self._index.is_trained:
-            self._index.train(self._store)
-        self._index.add_with_ids(self._store, np.arange(len(live_rows), dtype=np.int64))
+            self._index.train(live)
+        self._index.add_with_ids(live, np.arange(len(live), dtype=np.int64))
         self._built_factory, self._tombstones = factory, 0
         logger.info(
             "item index rebuilt as %s with %d items in %.2fs",
             factory,
-            len(live_rows),
+            len(live),
             time.perf_counter() - started,
         )
 
@@ -440,9 +394,3 @@ class ItemIndex:
         if matrix.ndim != 2 or matrix.shape[1] != self._dim:
             raise ValueError(f"{name} must have shape (n, {self._dim}), got {matrix.shape}")
         return matrix
-
-
-def _normalised(matrix: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (zero rows stay zero), so inner product is cosine."""
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return np.ascontiguousarray(matrix / np.maximum(norms, 1e-12), dtype=np.float32)

@@ -137,13 +137,21 @@ def wait_for_vectors(bootstrap: str, topic: str, expected: int, timeout_s: float
 
 
 def interrupt_on_sigterm() -> None:
-    """Treat SIGTERM (``kill``, ``docker stop``) like Ctrl-C in this process.
+    """Treat the first SIGTERM (``kill``, ``docker stop``) like Ctrl-C in this process.
 
     Python's default SIGTERM handling exits at once, skipping ``finally``
-    blocks, which left the demo's broker, worker and service running.
+    blocks, which left the demo's broker, worker and service running. Later
+    SIGTERMs are ignored: ``timeout`` and process managers often signal the
+    whole process group a second time, and an interrupt raised inside the
+    clean-up would abandon it half way (the broker's JVM kept running).
     """
 
     def interrupt(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, _already_stopping)
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
+
+
+def _already_stopping(signum: int, frame: object) -> None:
+    log.info("SIGTERM ignored: already stopping")
