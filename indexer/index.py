@@ -82,6 +82,9 @@ class ItemIndex:
         train_size: Live items needed before a trainable index is trained;
             default 39 per IVF centroid (or per PQ centroid).
         max_deleted_fraction: Share of retired rows that triggers a rebuild.
+        normalise: Scale vectors and queries to unit length (cosine search).
+            Off, the index ranks by raw inner product: a model whose scores
+            are ``user · item`` (the sequence model) needs its vector norms.
 
     """
 
@@ -96,6 +99,7 @@ class ItemIndex:
         nprobe: int | None = None,
         train_size: int | None = None,
         max_deleted_fraction: float = 0.25,
+        normalise: bool = True,
     ) -> None:
         if dim < 1:
             raise ValueError(f"dim must be >= 1, got {dim}")
@@ -108,6 +112,7 @@ class ItemIndex:
         self._ef_search = ef_search
         self._nprobe = nprobe
         self._max_deleted_fraction = max_deleted_fraction
+        self._normalise = normalise
         self._train_size = train_size_for(dim, factory, train_size)
         # Saved with the index so a loaded one behaves like the one saved.
         self._options: dict[str, Any] = {
@@ -117,6 +122,7 @@ class ItemIndex:
             "nprobe": nprobe,
             "train_size": self._train_size or None,
             "max_deleted_fraction": max_deleted_fraction,
+            "normalise": normalise,
         }
         self._vectors = VectorRows(dim)
         self._tombstones = 0  # retired rows still inside the FAISS index
@@ -142,10 +148,10 @@ class ItemIndex:
             return
         replaced = (self._vectors.live_row(item_id) for item_id in ids)
         self._retire([row for row in replaced if row is not None])
-        unit = unit_rows(matrix)
-        rows = self._vectors.append(ids, unit)
+        stored = unit_rows(matrix) if self._normalise else np.ascontiguousarray(matrix)
+        rows = self._vectors.append(ids, stored)
         if not self._maybe_rebuild():
-            self._index.add_with_ids(unit, rows)
+            self._index.add_with_ids(stored, rows)
 
     def remove(self, item_ids: Iterable[str]) -> int:
         """Remove items; returns how many were present."""
@@ -241,7 +247,8 @@ class ItemIndex:
         seen set made every search 3x dearer); queries still short of ``k``
         are asked again, deeper, while the index holds more.
         """
-        queries = unit_rows(self._as_matrix(query_vectors, "query_vectors"))
+        queries = self._as_matrix(query_vectors, "query_vectors")
+        queries = unit_rows(queries) if self._normalise else np.ascontiguousarray(queries)
         if exclude is not None and len(exclude) != len(queries):
             raise ValueError(f"{len(exclude)} exclude sets for {len(queries)} queries")
         empty = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32))

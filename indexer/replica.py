@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +17,9 @@ from indexer.index import ItemIndex
 from streams.wire import ItemVector
 
 log = logging.getLogger(__name__)
+
+# Told (upserted ids, removed ids) after each change, on the thread that made it.
+CatalogListener = Callable[[Sequence[str], Sequence[str]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +47,11 @@ class IndexReplica:
         self._category_keys: dict[str, str] = {}
         self._version_of: dict[str, str] = {}
         self._version_counts: Counter[str] = Counter()
+        self._listeners: list[CatalogListener] = []
+
+    def subscribe(self, listener: CatalogListener) -> None:
+        """Call ``listener`` after every change (models that derive vectors of their own)."""
+        self._listeners.append(listener)
 
     @property
     def encoder_versions(self) -> set[str]:
@@ -82,6 +90,8 @@ class IndexReplica:
             self.info[item_id] = ItemInfo(vector.title, vector.category)
             self._category_keys[item_id] = category_key(vector.category)
             self._set_version(item_id, vector.encoder_version)
+        for listener in self._listeners:
+            listener(ids, ())
 
     def remove(self, item_ids: Iterable[str]) -> int:
         """Delete items (catalog tombstones); returns how many were present."""
@@ -92,6 +102,8 @@ class IndexReplica:
             self._set_version(item_id, None)
         if present:
             self.index.remove(present)
+            for listener in self._listeners:
+                listener((), present)
         return len(present)
 
     def known(self, item_ids: Iterable[str]) -> list[str]:

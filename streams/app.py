@@ -16,6 +16,7 @@ from indexer.index import ItemIndex
 from indexer.replica import IndexReplica
 from indexer.service import IndexingService, ItemEncoder
 from ranker.model.features import LiveItemStats
+from ranker.model.sequence_live import SequenceServing
 from ranker.pipeline.click_model_scorer import ClickModelScorer
 from ranker.pipeline.scorers import DotProductScorer
 from ranker.pipeline.stage_list import build_pipeline
@@ -25,7 +26,13 @@ from ranker.trending import TrendingCounter
 from streams.agents import register_indexing_agent, register_ranking_agents
 from streams.dead_letter import DeadLetterPublisher
 from streams.index_feed import IndexFeed
-from streams.model_reload import click_model_watcher, model_item_encoder, register_model_reload
+from streams.model_reload import (
+    click_predictor,
+    indexer_encoder,
+    model_watcher,
+    register_model_reload,
+    sequence_artifact,
+)
 from streams.outputs import ProducerOutput, RankingsTopicOutput, ServedTopicOutput
 from streams.settings import Settings
 from streams.tables import user_state_table
@@ -114,15 +121,13 @@ def build_worker(settings: Settings, role: Role = "all") -> Worker:
     dead_letter = DeadLetterPublisher(raw_topic(names.dead_letter))
     worker = Worker(app=app, role=role, dead_letter=dead_letter)
     encoder = LazyEncoder(settings)
-    watcher = click_model_watcher(settings)
+    watcher = model_watcher(settings)
     encode_lock = asyncio.Lock()
+    text_encoder = ItemEncoder(encoder, encoder.encoder.version)
     vectors_topic = raw_topic(names.item_vectors)
 
     if role in ("all", "indexer"):
-        item_encoder = ItemEncoder(encoder, encoder.encoder.version)
-        if watcher is not None and watcher.current is not None:
-            item_encoder = model_item_encoder(watcher.current)
-        worker.indexing = IndexingService(item_encoder)
+        worker.indexing = IndexingService(indexer_encoder(watcher, text_encoder))
         register_indexing_agent(
             app,
             raw_topic(names.items),
@@ -139,9 +144,11 @@ def build_worker(settings: Settings, role: Role = "all") -> Worker:
         feed = IndexFeed(settings.bootstrap_servers, names.item_vectors, replica)
         item_stats = LiveItemStats()
         scorer: Scorer = DotProductScorer(replica)
+        sequence = None
         if watcher is not None:
             model = watcher
-            scorer = ClickModelScorer(replica, item_stats, lambda: model.current, scorer)
+            scorer = ClickModelScorer(replica, item_stats, lambda: click_predictor(model), scorer)
+            sequence = SequenceServing(replica, lambda: sequence_artifact(model))
         ranking = RankingService(
             replica=replica,
             trending=trending,
@@ -155,6 +162,7 @@ def build_worker(settings: Settings, role: Role = "all") -> Worker:
                 scorer=scorer,
                 rankings=RankingsTopicOutput(ProducerOutput(app, names.rankings)),
                 served_log=ServedTopicOutput(ProducerOutput(app, names.served)),
+                sequence=sequence,
             ),
             history_size=settings.history_size,
             seen_size=settings.seen_size,
@@ -175,7 +183,9 @@ def build_worker(settings: Settings, role: Role = "all") -> Worker:
         worker.replica, worker.feed, worker.ranking = replica, feed, ranking
         _register_background(app, settings, feed, trending, raw_topic(names.trending))
     if watcher is not None:
-        register_model_reload(app, settings, watcher, worker.indexing, vectors_topic, encode_lock)
+        register_model_reload(
+            app, settings, watcher, worker.indexing, vectors_topic, encode_lock, text_encoder
+        )
     return worker
 
 

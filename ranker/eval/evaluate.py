@@ -81,27 +81,16 @@ def build_eval_set(
         list_negatives = max(fitting, 0)
     if list_negatives < 1:
         raise ValueError("catalog too small: some user has interacted with every item")
-    positions, seen, negatives = [], [], []
-    candidates = np.flatnonzero(
-        (split.roles == role) & np.isin(log_.types, list(split.positive_types))
-    )
-    if split.new_items is not None and role == TEST:  # new-items: held-out items only
-        candidates = candidates[split.new_items[log_.items[candidates]]]
-    for position in candidates.tolist():
-        earlier = log_.items[sequences.before(position)]
-        target = int(log_.items[position])
-        if len(earlier) == 0 or target in set(earlier.tolist()):
-            continue
+    position_array, seen = sequences.held_out_moments(split, role)
+    negatives = []
+    for position in position_array.tolist():
         user_items = ever[int(log_.users[position])]
         drawn: list[int] = []
         while len(drawn) < list_negatives:
             item = int(rng.integers(item_count))
             if item not in user_items and item not in drawn:
                 drawn.append(item)
-        positions.append(position)
-        seen.append(np.unique(earlier))
         negatives.append(drawn)
-    position_array = np.array(positions, dtype=np.int64)
     return EvalSet(
         positions=position_array,
         targets=log_.items[position_array].astype(np.int64),

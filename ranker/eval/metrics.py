@@ -61,3 +61,19 @@ def auc(scores: np.ndarray, labels: np.ndarray) -> float:
     rank_sum = ranks[positive].sum()
     count = len(positives)
     return float((rank_sum - count * (count + 1) / 2.0) / (count * len(negatives)))
+
+
+def target_ranks(scores: np.ndarray, seen: list[np.ndarray], targets: np.ndarray) -> np.ndarray:
+    """0-based rank of each row's target in a full ranking without that row's ``seen`` items.
+
+    Ties keep catalog order, exactly as a stable sort of the scores would
+    (``ranker.eval.evaluate.full_ranking``), so early stopping and the report
+    judge a ranking the same way; it counts instead of sorting the catalog.
+    """
+    masked = scores.astype(np.float64, copy=True)
+    for row, items in enumerate(seen):
+        masked[row, items] = -np.inf
+    rows = np.arange(len(targets))
+    target_scores = masked[rows, targets][:, None]
+    earlier = np.arange(masked.shape[1])[None, :] < targets[:, None]
+    return (masked > target_scores).sum(axis=1) + ((masked == target_scores) & earlier).sum(axis=1)

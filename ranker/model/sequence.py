@@ -170,9 +170,24 @@ class SequenceModel(nn.Module):
         Position embeddings count back from the newest interaction, so the
         newest always has the same one.
         """
-        length = sequence.shape[1]
-        hidden = item_vectors[sequence] * math.sqrt(self.config.dim)
-        back = torch.arange(length - 1, -1, -1, device=sequence.device)
+        return self.encode_inputs(item_vectors[sequence], sequence != PAD, gaps_s, types)
+
+    def encode_inputs(
+        self,
+        inputs: torch.Tensor,
+        present: torch.Tensor,
+        gaps_s: torch.Tensor,
+        types: torch.Tensor,
+    ) -> torch.Tensor:
+        """:meth:`encode` from the item vectors at each position ``(B, L, dim)``.
+
+        ``present`` ``(B, L)`` is False on padding. A live worker gathers the
+        vectors of each user's history from its index instead of holding a
+        catalog-sized table per batch.
+        """
+        length = inputs.shape[1]
+        hidden = inputs * math.sqrt(self.config.dim)
+        back = torch.arange(length - 1, -1, -1, device=inputs.device)
         hidden = (
             hidden
             + self.positions(back)[None]
@@ -182,9 +197,9 @@ class SequenceModel(nn.Module):
         hidden = self.dropout(self.input_norm(hidden))
         # Causal, and no attending to padding; each position always sees itself,
         # so no attention row is empty (an empty row would be NaN).
-        eye = torch.eye(length, dtype=torch.bool, device=sequence.device)
-        causal = torch.tril(torch.ones(length, length, dtype=torch.bool, device=sequence.device))
-        allowed = (causal[None] & (sequence != PAD)[:, None, :]) | eye[None]
+        eye = torch.eye(length, dtype=torch.bool, device=inputs.device)
+        causal = torch.tril(torch.ones(length, length, dtype=torch.bool, device=inputs.device))
+        allowed = (causal[None] & present[:, None, :]) | eye[None]
         for block in self.blocks:
             hidden = block(hidden, allowed[:, None])
         return self.output_norm(hidden)

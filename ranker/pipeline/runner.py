@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ranker.pipeline.candidates import Candidates
 from ranker.pipeline.stages import (
@@ -15,6 +15,7 @@ from ranker.pipeline.stages import (
     Scorer,
     Selector,
     SideEffect,
+    UserEncoder,
 )
 
 log = logging.getLogger(__name__)
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class RankingPipeline:
-    """Candidate sources → filters → scorer → selectors, then side effects."""
+    """User encoders → candidate sources → filters → scorer → selectors, then side effects."""
 
     sources: list[CandidateSource]
     filters: list[Filter]
@@ -30,12 +31,19 @@ class RankingPipeline:
     selectors: list[Selector]
     side_effects: list[SideEffect]
     candidates_per_user: int
+    encoders: list[UserEncoder] = field(default_factory=list)
 
     def rank(self, queries: Sequence[RankingQuery]) -> list[RankedHomepage]:
         """Rank a batch of users with one call per source and one scorer call.
 
         Pure computation (no I/O): a worker runs it in a thread.
         """
+        for encoder in self.encoders:
+            try:
+                encoder.encode(queries)
+            except Exception:
+                # Fail open: sources and scorers fall back for users without a vector.
+                log.exception("user encoder %s failed; ranking without it", encoder.name)
         fetched: list[list[Candidates]] = [[] for _ in queries]
         for source in self.sources:
             try:

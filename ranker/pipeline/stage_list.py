@@ -1,6 +1,8 @@
 """The ranking pipeline: stages in order. This module is the table of contents.
 
 Order matters and is chosen on purpose:
+0. With a sequence model loaded, one forward pass encodes every user of the
+   batch first: its source and its scorer both read that vector.
 1. Candidate sources (ANN first, trending as the cold-start and fallback pool);
    each fails open, so a broken source degrades a homepage instead of
    dropping it.
@@ -23,6 +25,7 @@ records are made only for the items that end up on the homepage.
 from __future__ import annotations
 
 from indexer.replica import IndexReplica
+from ranker.model.sequence_live import SequenceServing
 from ranker.pipeline.candidate_sources import FaissCandidateSource, TrendingCandidateSource
 from ranker.pipeline.filters import DuplicateCandidatesFilter, RemovedItemsFilter, SeenItemsFilter
 from ranker.pipeline.runner import RankingPipeline
@@ -33,6 +36,11 @@ from ranker.pipeline.selectors import (
     HomepageSizeSelector,
     ReasonSelector,
 )
+from ranker.pipeline.sequence_stages import (
+    SequenceCandidateSource,
+    SequenceScorer,
+    SequenceUserEncoder,
+)
 from ranker.pipeline.side_effects import (
     DiscardOutput,
     FilterStatsSideEffect,
@@ -40,7 +48,7 @@ from ranker.pipeline.side_effects import (
     PublishRankingSideEffect,
     ServedLogSideEffect,
 )
-from ranker.pipeline.stages import Scorer
+from ranker.pipeline.stages import CandidateSource, Scorer, UserEncoder
 from ranker.trending import TrendingCounter
 
 TRENDING_POOL = 20
@@ -57,20 +65,35 @@ def build_pipeline(
     scorer: Scorer | None = None,
     rankings: HomepageOutput | None = None,
     served_log: HomepageOutput | None = None,
+    sequence: SequenceServing | None = None,
 ) -> RankingPipeline:
-    """The production pipeline, stage by stage (outputs left out: rank only)."""
+    """The production pipeline, stage by stage (outputs left out: rank only).
+
+    ``scorer`` is the learned click model's stage when one is configured; with
+    ``sequence`` the sequence model encodes, retrieves and scores, and
+    ``scorer`` (or the dot product) scores only batches it cannot.
+    """
+    # The text ANN stays beside the model's own retrieval: it finds items whose
+    # text resembles the user's history, brand-new ones included.
+    sources: list[CandidateSource] = [
+        FaissCandidateSource(replica),
+        TrendingCandidateSource(trending, replica, size=TRENDING_POOL),
+    ]
+    encoders: list[UserEncoder] = []
+    # The learned click model when one is loaded (it falls back to this itself).
+    chosen: Scorer = scorer or DotProductScorer(replica)
+    if sequence is not None:
+        encoders.append(SequenceUserEncoder(sequence))
+        sources.insert(0, SequenceCandidateSource(sequence, replica))
+        chosen = SequenceScorer(sequence, fallback=chosen)
     return RankingPipeline(
-        sources=[
-            FaissCandidateSource(replica),
-            TrendingCandidateSource(trending, replica, size=TRENDING_POOL),
-        ],
+        sources=sources,
         filters=[
             DuplicateCandidatesFilter(),
             SeenItemsFilter(),
             RemovedItemsFilter(replica),
         ],
-        # The learned click model when one is loaded (it falls back to this itself).
-        scorer=scorer or DotProductScorer(replica),
+        scorer=chosen,
         selectors=[
             DiversitySelector(replica, max_per_category=max_per_category),
             ExplorationSelector(homepage_size, exploration_share),
@@ -83,4 +106,5 @@ def build_pipeline(
             FilterStatsSideEffect(),
         ],
         candidates_per_user=candidates_per_user,
+        encoders=encoders,
     )

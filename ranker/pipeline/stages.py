@@ -26,6 +26,9 @@ class RankingQuery:
     history: list[Interaction]
     seen: set[str]
     history_length: int = 0  # every event applied for this user, not only the kept history
+    # Set by a user encoder stage: the sequence model's vector of this user, and its version.
+    model_vector: np.ndarray | None = None
+    model_vector_version: str = ""
 
 
 @dataclass(slots=True)
@@ -38,6 +41,16 @@ class RankedHomepage:
     model_version: str = ""  # the scorer that really scored this batch
     generated_at: int = 0  # ms
     source: Event | None = None  # the latest event of the user when it was ranked
+
+
+class UserEncoder(Protocol):
+    """Turns each user's recent interactions into a model vector, once per batch."""
+
+    name: str
+
+    def encode(self, queries: Sequence[RankingQuery]) -> None:
+        """Set ``model_vector`` on the queries it can encode (one model call)."""
+        ...
 
 
 class CandidateSource(Protocol):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ranker.model.features import candidate_features, genre_affinity, genre_profiles
-from ranker.training.data import TYPE_WEIGHTS, Catalog, InteractionLog
+from ranker.training.data import TEST, TYPE_WEIGHTS, Catalog, InteractionLog, Split
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,7 @@ class Histories:
     mask: np.ndarray  # (B, L) bool, True on real entries
     lengths: np.ndarray  # (B,) all earlier interactions, not only the kept L
     event_ts: np.ndarray  # (B,) int64 the scored moment
+    types: np.ndarray  # (B, L) int64 event type codes (ranker.training.data), 0 on padding
 
     def __len__(self) -> int:
         return len(self.lengths)
@@ -38,6 +39,7 @@ class Histories:
             self.mask[rows],
             self.lengths[rows],
             self.event_ts[rows],
+            self.types[rows],
         )
 
 
@@ -63,6 +65,7 @@ class UserSequences:
         weights = np.zeros((count, max_length), dtype=np.float32)
         age_days = np.zeros((count, max_length), dtype=np.float32)
         mask = np.zeros((count, max_length), dtype=bool)
+        types = np.zeros((count, max_length), dtype=np.int64)
         lengths = np.zeros(count, dtype=np.int64)
         event_ts = self.log.ts[positions].astype(np.int64)
         for row, position in enumerate(positions.tolist()):
@@ -74,7 +77,29 @@ class UserSequences:
             weights[row, :width] = TYPE_WEIGHTS[self.log.types[kept]]
             age_days[row, :width] = (event_ts[row] - self.log.ts[kept]) / 86400.0
             mask[row, :width] = True
-        return Histories(items, weights, age_days, mask, lengths, event_ts)
+            types[row, :width] = self.log.types[kept]
+        return Histories(items, weights, age_days, mask, lengths, event_ts, types)
+
+    def held_out_moments(self, split: Split, role: int) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Positive events of ``role`` whose user has history and whose item is new to them.
+
+        Returns their positions and each user's earlier items (what full
+        ranking masks). Under the new-items protocol the test moments are those
+        of held-out items only. Evaluation and early stopping both score these.
+        """
+        log_ = self.log
+        candidates = np.flatnonzero(
+            (split.roles == role) & np.isin(log_.types, list(split.positive_types))
+        )
+        if split.new_items is not None and role == TEST:
+            candidates = candidates[split.new_items[log_.items[candidates]]]
+        positions, seen = [], []
+        for position in candidates.tolist():
+            earlier = np.unique(log_.items[self.before(position)])
+            if len(earlier) and not np.isin(log_.items[position], earlier):
+                positions.append(position)
+                seen.append(earlier.astype(np.int64))
+        return np.array(positions, dtype=np.int64), seen
 
 
 def features_for(

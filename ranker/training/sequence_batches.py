@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 
 from ranker.model.sequence_input import History, Timeline
-from ranker.training.data import TYPE_WEIGHTS
 from ranker.training.histories import Histories
 
 
@@ -23,20 +22,13 @@ def history_from_eval(histories: Histories, width: int) -> History:
     stamps = histories.event_ts[:, None] - np.round(
         histories.age_days.astype(np.float64) * 86400.0
     ).astype(np.int64)
-    codes = type_codes(histories.weights)
     for row in range(count):
         real = np.flatnonzero(histories.mask[row])[-width:]
         if len(real):
             rows[row, -len(real) :] = histories.items[row, real] + 1
             ts[row, -len(real) :] = stamps[row, real]
-            types[row, -len(real) :] = codes[row, real] + 1
+            types[row, -len(real) :] = histories.types[row, real] + 1
     return History(rows, ts, types)
-
-
-def type_codes(weights: np.ndarray) -> np.ndarray:
-    """Event type codes back from the interaction weights the histories carry."""
-    distance = np.abs(weights[..., None] - TYPE_WEIGHTS[None, None, :])
-    return distance.argmin(axis=-1).astype(np.int64)
 
 
 def training_windows(timelines: list[Timeline], width: int) -> History:

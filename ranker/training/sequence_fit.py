@@ -99,21 +99,12 @@ def validation_moments(
     prepared: Prepared, max_events: int = 5000, seed: int = 0
 ) -> ValidationMoments:
     """Positive validation events with history whose item is new to the user (seeded subset)."""
-    log_, split, sequences = prepared.log, prepared.split, prepared.sequences
-    candidates = np.flatnonzero(
-        (split.roles == VAL) & np.isin(log_.types, list(split.positive_types))
-    )
-    if len(candidates) > max_events:
+    positions, seen = prepared.sequences.held_out_moments(prepared.split, VAL)
+    if len(positions) > max_events:
         rng = np.random.default_rng(seed)
-        candidates = np.sort(rng.choice(candidates, max_events, replace=False))
-    positions, seen = [], []
-    for position in candidates.tolist():
-        earlier = np.unique(log_.items[sequences.before(position)])
-        if len(earlier) and not np.isin(log_.items[position], earlier):
-            positions.append(position)
-            seen.append(earlier.astype(np.int64))
-    position_array = np.array(positions, dtype=np.int64)
-    return ValidationMoments(position_array, log_.items[position_array].astype(np.int64), seen)
+        kept = np.sort(rng.choice(len(positions), max_events, replace=False))
+        positions, seen = positions[kept], [seen[i] for i in kept.tolist()]
+    return ValidationMoments(positions, prepared.log.items[positions].astype(np.int64), seen)
 
 
 def fit_sequence_model(

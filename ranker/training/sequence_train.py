@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
+from ranker.eval.metrics import target_ranks
 from ranker.model.sequence import PAD, SequenceConfig, SequenceModel
 from ranker.model.sequence_input import History, Timeline, history_tensors
 from ranker.training.sequence_batches import training_windows
@@ -144,12 +145,8 @@ def catalog_scores(model: SequenceModel, history: History, batch_size: int = 256
 
 
 def full_ndcg10(scores: np.ndarray, seen: list[np.ndarray], targets: np.ndarray) -> float:
-    """Mean nDCG@10 of ``targets`` in full rankings without ``seen`` (ties rank it last)."""
-    masked = scores.astype(np.float64, copy=True)
-    for row, items in enumerate(seen):
-        masked[row, items] = -np.inf
-    target_scores = masked[np.arange(len(targets)), targets]
-    ranks = (masked >= target_scores[:, None]).sum(axis=1) - 1
+    """Mean nDCG@10 of ``targets`` in full rankings without ``seen`` (as ``eval`` ranks)."""
+    ranks = target_ranks(scores, seen, targets)
     return float(np.mean(np.where(ranks < 10, 1.0 / np.log2(ranks + 2.0), 0.0)))
 
 

@@ -8,6 +8,7 @@ from ranker.eval.metrics import (
     ndcg_at_k,
     ranked_relevance,
     reciprocal_rank,
+    target_ranks,
 )
 
 
@@ -50,3 +51,16 @@ def test_auc_counts_pairs_and_half_ties() -> None:
 def test_auc_needs_both_labels() -> None:
     with pytest.raises(ValueError):
         auc(np.array([0.1, 0.2]), np.array([1, 1]))
+
+
+def test_target_ranks_equal_the_evaluations_full_ranking_with_ties_and_seen_items() -> None:
+    from ranker.eval.evaluate import full_ranking
+
+    rng = np.random.default_rng(3)
+    scores = rng.integers(0, 4, size=(50, 30)).astype(np.float32)  # many ties
+    seen = [rng.choice(30, size=int(rng.integers(0, 6)), replace=False) for _ in range(50)]
+    targets = np.array([rng.choice(np.setdiff1d(np.arange(30), s)) for s in seen])
+    _, ranks = full_ranking(scores, seen, k=10)
+    np.testing.assert_array_equal(
+        target_ranks(scores, seen, targets), ranks[np.arange(50), targets]
+    )
