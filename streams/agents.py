@@ -12,10 +12,12 @@ import asyncio
 import gc
 import logging
 import time
+from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
-from faust.types import StreamT
+from faust.types import EventT, StreamT
 
 from indexer.service import IndexingService
 from ranker.pending import PendingRankings
@@ -121,28 +123,73 @@ def register_indexing_agent(
     dead_letter: DeadLetterPublisher,
     batch_size: int,
     encode_lock: asyncio.Lock,
+    load_published: Callable[[], Awaitable[int]] | None = None,
 ) -> None:
-    """Wire the agent that turns catalog items into item vectors."""
+    """Wire the agent that turns catalog items into item vectors.
+
+    The agent only queues catalog records; a task encodes them. Faust hands
+    every topic's records to its agents in one delivery loop, and a full
+    agent queue blocks that loop for all topics: while BERT worked through a
+    catalog, clicks and malformed events waited minutes behind it. Records are
+    acknowledged (and so committed) only once their vectors are sent, so a
+    crash re-delivers what was not encoded yet.
+
+    ``load_published`` (when given) teaches the service what item-vectors
+    already holds; the task runs it once, before its first batch.
+    """
+    backlog: deque[EventT] = deque()
+    queued = asyncio.Event()
+    acker: list[StreamT] = []  # type: ignore[type-arg]
 
     @app.agent(items_topic, name="homefeed.encode-items")
-    async def encode_items(stream: StreamT) -> None:  # type: ignore[type-arg]
-        async for events in stream.take_events(batch_size, within=0.2):  # type: ignore[attr-defined]
-            log.info("indexing batch of %d messages", len(events))
-            items: list[Item] = []
+    async def queue_items(stream: StreamT) -> None:  # type: ignore[type-arg]
+        unacked = stream.noack()  # type: ignore[attr-defined]
+        acker[:] = [unacked]
+        async for event in unacked.events():
+            backlog.append(event)
+            queued.set()
+
+    @app.task
+    async def encode_items() -> None:
+        if load_published is not None:
+            await load_published()
+        while True:
+            await queued.wait()
+            events = [backlog.popleft() for _ in range(min(batch_size, len(backlog)))]
+            if not backlog:
+                queued.clear()
+            try:
+                await _encode_batch(events, service, vectors_topic, dead_letter, encode_lock)
+            except Exception:
+                log.exception("encoding a batch of %d catalog records failed", len(events))
+                continue  # not acknowledged: a restart re-delivers them
             for event in events:
-                raw = event.message.value
-                if raw is None:  # catalog tombstone: the item is gone everywhere
-                    if event.message.key is not None:
-                        service.forget(bytes(event.message.key).decode())
-                    await vectors_topic.send(key=event.message.key, value=None)
-                    continue
-                try:
-                    items.append(Item.decode(raw))
-                except InvalidMessage as error:
-                    await dead_letter.reject(event, str(error))
-            # BERT releases the GIL: encode in a thread so the loop keeps serving.
-            async with encode_lock:
-                vectors = await asyncio.to_thread(service.encode_changed, items)
-                for vector in vectors:
-                    await vectors_topic.send(key=vector.item_id.encode(), value=vector.encode())
-            log.info("encoded %d of %d items", len(vectors), len(items))
+                await acker[0].ack(event)
+
+
+async def _encode_batch(
+    events: list[EventT],
+    service: IndexingService,
+    vectors_topic: faust.TopicT,
+    dead_letter: DeadLetterPublisher,
+    encode_lock: asyncio.Lock,
+) -> None:
+    log.info("indexing batch of %d messages", len(events))
+    items: list[Item] = []
+    for event in events:
+        raw = event.message.value
+        if raw is None:  # catalog tombstone: the item is gone everywhere
+            if event.message.key is not None:
+                service.forget(bytes(event.message.key).decode())
+            await vectors_topic.send(key=event.message.key, value=None)
+            continue
+        try:
+            items.append(Item.decode(raw))
+        except InvalidMessage as error:
+            await dead_letter.reject(event, str(error))
+    # BERT releases the GIL: encode in a thread so the loop keeps serving.
+    async with encode_lock:
+        vectors = await asyncio.to_thread(service.encode_changed, items)
+        for vector in vectors:
+            await vectors_topic.send(key=vector.item_id.encode(), value=vector.encode())
+    log.info("encoded %d of %d items", len(vectors), len(items))

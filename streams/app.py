@@ -24,6 +24,7 @@ from ranker.pipeline.stages import Scorer
 from ranker.service import RankingService
 from ranker.trending import TrendingCounter
 from streams.agents import register_indexing_agent, register_ranking_agents
+from streams.catalog_digests import load_published_digests
 from streams.dead_letter import DeadLetterPublisher
 from streams.index_feed import IndexFeed
 from streams.model_reload import (
@@ -44,6 +45,8 @@ log = logging.getLogger(__name__)
 Role = Literal["all", "indexer", "ranker"]
 ROLES: tuple[Role, ...] = ("all", "indexer", "ranker")
 TRENDING_PUBLISHED = 100
+# Longest a starting indexer reads item-vectors for what it already published.
+DIGESTS_WAIT_S = 60.0
 
 
 @dataclass
@@ -127,7 +130,7 @@ def build_worker(settings: Settings, role: Role = "all") -> Worker:
     vectors_topic = raw_topic(names.item_vectors)
 
     if role in ("all", "indexer"):
-        worker.indexing = IndexingService(indexer_encoder(watcher, text_encoder))
+        worker.indexing = indexing = IndexingService(indexer_encoder(watcher, text_encoder))
         register_indexing_agent(
             app,
             raw_topic(names.items),
@@ -136,6 +139,9 @@ def build_worker(settings: Settings, role: Role = "all") -> Worker:
             dead_letter,
             batch_size=settings.encoder_batch_size * 4,
             encode_lock=encode_lock,
+            load_published=lambda: load_published_digests(
+                settings.bootstrap_servers, names.item_vectors, indexing, DIGESTS_WAIT_S
+            ),
         )
 
     if role in ("all", "ranker"):

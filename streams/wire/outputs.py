@@ -28,6 +28,9 @@ class ItemVector:
     encoder_version: str
     title: str = ""
     category: str | None = None
+    # Hex digest of (encoder version, item text): lets a restarted indexer skip
+    # items whose vector on the topic is already up to date.
+    text_digest: str = ""
 
     def encode(self) -> bytes:
         """Serialize to msgpack; the vector travels as float16 bytes."""
@@ -41,6 +44,7 @@ class ItemVector:
                 "encoder_version": self.encoder_version,
                 "title": self.title,
                 "category": self.category,
+                "text_digest": self.text_digest or None,
             }
         )
 
@@ -61,6 +65,7 @@ class ItemVector:
             encoder_version=text_field(payload, "encoder_version", required=True) or "",
             title=text_field(payload, "title") or "",
             category=text_field(payload, "category"),
+            text_digest=text_field(payload, "text_digest") or "",
         )
 
 
