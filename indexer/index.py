@@ -38,7 +38,7 @@ from indexer.factories import (
     new_faiss_index,
     train_size_for,
 )
-from indexer.rows import VectorRows, unit_rows
+from indexer.rows import VectorRows, as_matrix, unit_rows
 
 logger = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ class ItemIndex:
 
     def upsert(self, item_ids: Sequence[str], vectors: np.ndarray) -> None:
         """Add items or replace their vectors; within one call the last duplicate wins."""
-        matrix = self._as_matrix(vectors, "vectors")
+        matrix = as_matrix(vectors, self._dim, "vectors")
         if len(item_ids) != len(matrix):
             raise ValueError(f"{len(item_ids)} item ids for {len(matrix)} vectors")
         if not np.isfinite(matrix).all():
@@ -247,7 +247,7 @@ class ItemIndex:
         seen set made every search 3x dearer); queries still short of ``k``
         are asked again, deeper, while the index holds more.
         """
-        queries = self._as_matrix(query_vectors, "query_vectors")
+        queries = as_matrix(query_vectors, self._dim, "query_vectors")
         queries = unit_rows(queries) if self._normalise else np.ascontiguousarray(queries)
         if exclude is not None and len(exclude) != len(queries):
             raise ValueError(f"{len(exclude)} exclude sets for {len(queries)} queries")
@@ -393,11 +393,3 @@ class ItemIndex:
             ef_search=self._ef_search,
             nprobe=self._nprobe,
         )
-
-    def _as_matrix(self, vectors: np.ndarray, name: str) -> np.ndarray:
-        matrix = np.asarray(vectors, dtype=np.float32)
-        if matrix.ndim == 1:
-            matrix = matrix[None, :]
-        if matrix.ndim != 2 or matrix.shape[1] != self._dim:
-            raise ValueError(f"{name} must have shape (n, {self._dim}), got {matrix.shape}")
-        return matrix

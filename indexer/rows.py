@@ -151,3 +151,13 @@ def unit_rows(matrix: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length (zero rows stay zero), so inner product is cosine."""
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     return np.ascontiguousarray(matrix / np.maximum(norms, 1e-12), dtype=np.float32)
+
+
+def as_matrix(vectors: np.ndarray, dim: int, name: str) -> np.ndarray:
+    """``vectors`` as a float32 ``(n, dim)`` matrix (one vector becomes one row)."""
+    matrix = np.asarray(vectors, dtype=np.float32)
+    if matrix.ndim == 1:
+        matrix = matrix[None, :]
+    if matrix.ndim != 2 or matrix.shape[1] != dim:
+        raise ValueError(f"{name} must have shape (n, {dim}), got {matrix.shape}")
+    return matrix

@@ -1,4 +1,4 @@
-"""``homefeed train``, ``homefeed eval`` and ``homefeed recommend``: the click model offline.
+"""``homefeed train`` and ``homefeed recommend`` (and the parsers of all three offline commands).
 
 Heavy imports (torch, transformers) stay inside the command functions so
 ``homefeed --help`` stays fast.
@@ -7,13 +7,12 @@ Heavy imports (torch, transformers) stay inside the command functions so
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
-import time
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
+from streams.eval_cli import cmd_eval, data_facts, usage_error
 from streams.settings import DEFAULT_DATASET
 
 if TYPE_CHECKING:
@@ -24,11 +23,6 @@ log = logging.getLogger(__name__)
 DATA_HELP = f"(default: $HOMEFEED_DATASETS_DIR/{DEFAULT_DATASET})"
 PROTOCOL_CHOICES = ("temporal", "leave-last-out", "new-items")
 RANKER_NAMES = ("model", "random", "popularity", "zero_shot_bert", "item_knn")
-
-
-def _data_facts(prepared: object) -> dict[str, object]:
-    catalog, log_ = prepared.catalog, prepared.log  # type: ignore[attr-defined]
-    return {"items": len(catalog), "events": len(log_), "users": len(log_.user_ids)}
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
@@ -89,7 +83,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
             "train": asdict(config),
             "report": report.to_dict(),
             "split": prepared.split.describe(),
-            "data": {"folder": str(args.data), **_data_facts(prepared)},
+            "data": {"folder": str(args.data), **data_facts(prepared)},
         },
     )
     print(
@@ -107,7 +101,7 @@ def cmd_train_sequence(args: argparse.Namespace, settings: Settings) -> int:
     from ranker.training.train import prepare
 
     if args.from_served:
-        _usage_error("--from-served trains the click model: add --kind click")
+        usage_error("--from-served trains the click model: add --kind click")
     prepared = prepare(args.data, args.protocol)
     config = SequenceTrainConfig(
         protocol=args.protocol,
@@ -122,7 +116,7 @@ def cmd_train_sequence(args: argparse.Namespace, settings: Settings) -> int:
         variant=args.variant,
         train_config=config,
         cache_dir=settings.data_dir / "cache",
-        data_facts={"folder": str(args.data), **_data_facts(prepared)},
+        data_facts={"folder": str(args.data), **data_facts(prepared)},
         device=args.device or settings.device,
         progress=args.progress,
     )
@@ -130,217 +124,6 @@ def cmd_train_sequence(args: argparse.Namespace, settings: Settings) -> int:
         f"model {version} saved to {args.out}: best epoch {report.best_epoch}/"
         f"{report.epochs_run}, val nDCG@10 {report.best_val_ndcg10:.4f}, "
         f"{report.windows} training windows, {report.seconds:.0f}s"
-    )
-    return 0
-
-
-def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
-    """Evaluate the model and the baselines; print a table, write JSON and a PNG."""
-    if args.replay:
-        return cmd_eval_replay(args, settings)
-    if args.ablation:
-        return cmd_eval_ablation(args, settings)
-    from ranker.eval.evaluate import build_eval_set, evaluate_ranker, report_table, save_plot
-    from ranker.eval.recommend import build_rankers, history_length
-    from ranker.training.train import prepare
-
-    prepared = prepare(args.data, args.protocol)
-    eval_set = build_eval_set(
-        prepared,
-        list_negatives=args.list_negatives,
-        seed=args.seed,
-        max_history=history_length(args.model),
-    )
-    if len(eval_set) == 0:
-        raise SystemExit("no test events with history in this split: nothing to evaluate")
-    names = [n for n in args.rankers.split(",") if n and (n != "model" or args.model)]
-    rankers = build_rankers(
-        names,
-        prepared,
-        eval_set,
-        model_dir=args.model,
-        device=args.device or settings.device,
-        cache_dir=settings.data_dir / "cache",
-        seed=args.seed,
-    )
-    results: dict[str, dict[str, float]] = {}
-    seconds: dict[str, float] = {}
-    diversity: dict[str, dict[str, float]] = {}
-    for name, ranker in rankers.items():
-        started = time.perf_counter()
-        depth = min(DIVERSITY_DEPTH, len(prepared.catalog))
-        outcome = evaluate_ranker(ranker, eval_set, k=depth, progress=sys.stderr.isatty())
-        results[name] = outcome.metrics
-        seconds[name] = round(time.perf_counter() - started, 2)
-        if name == "model":
-            diversity = _diversity_cost(args.data, prepared, eval_set, outcome.top_items)
-    report = {
-        "models": results,
-        "split": {
-            **prepared.split.describe(),
-            "test_moments": len(eval_set),
-            "list_negatives": int(eval_set.negatives.shape[1]),
-            "counts_frozen_at_ts": eval_set.reference_ts,
-        },
-        "data": {"folder": str(args.data), **_data_facts(prepared)},
-        "model_dir": str(args.model) if args.model else None,
-        "seconds": seconds,
-        "diversity": diversity,
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2))
-    plot = args.out.with_suffix(".png")
-    save_plot(
-        results, plot, f"{args.data.name}, {args.protocol} split, {len(eval_set)} test moments"
-    )
-    print(report_table(results))
-    for cap, figures in diversity.items():
-        rule = "no genre cap" if cap == "none" else f"at most {cap} per genre in the top 10"
-        print(
-            f"model, {rule}: hit@10 {figures['hit@10']:.4f}, "
-            f"full_ndcg@10 {figures['full_ndcg@10']:.4f}"
-        )
-    print(f"wrote {args.out} and {plot}")
-    return 0
-
-
-def cmd_eval_ablation(args: argparse.Namespace, settings: Settings) -> int:
-    """Train the sequence model's variants per seed; report them beside the baselines."""
-    from ranker.eval.ablation import run_ablation, spread_table
-    from ranker.eval.evaluate import build_eval_set, evaluate_ranker, save_plot
-    from ranker.eval.recommend import build_rankers
-    from ranker.model.sequence import SequenceConfig
-    from ranker.training.sequence_train import SequenceTrainConfig
-    from ranker.training.train import prepare
-
-    seeds = _int_list(args.seeds, "--seeds")
-    variants = [v for v in args.variants.split(",") if v]
-    unknown = sorted(set(variants) - {"both", "ids", "text"})
-    if unknown:
-        _usage_error(f"--variants: unknown {', '.join(unknown)} (use both, ids, text)")
-    prepared = prepare(args.data, args.protocol)
-    eval_set = build_eval_set(
-        prepared,
-        list_negatives=args.list_negatives,
-        seed=0,
-        max_history=SequenceConfig(items=1).max_length,
-    )
-    if len(eval_set) == 0:
-        raise SystemExit("no test events with history in this split: nothing to evaluate")
-    baselines = [n for n in args.rankers.split(",") if n and n != "model"]
-    means: dict[str, dict[str, float]] = {}
-    spreads: dict[str, dict[str, float]] = {}
-    for name, ranker in build_rankers(
-        baselines,
-        prepared,
-        eval_set,
-        model_dir=None,
-        device=args.device or settings.device,
-        cache_dir=settings.data_dir / "cache",
-    ).items():
-        means[name] = evaluate_ranker(ranker, eval_set, k=10, progress=False).metrics
-    config = SequenceTrainConfig(protocol=args.protocol, max_seconds=args.max_seconds)
-    runs = run_ablation(
-        prepared,
-        eval_set,
-        variants=variants,
-        seeds=seeds,
-        train_config=config,
-        cache_dir=settings.data_dir / "cache",
-        device=args.device or settings.device,
-        progress=True,
-    )
-    for name, variant_runs in runs.items():
-        means[name], spreads[name] = variant_runs.mean(), variant_runs.spread()
-    report = {
-        "models": means,
-        "spread": spreads,
-        "seeds": seeds,
-        "per_seed": {name: r.per_seed for name, r in runs.items()},
-        "train_seconds": {name: r.train_seconds for name, r in runs.items()},
-        "best_epochs": {name: r.best_epochs for name, r in runs.items()},
-        "split": {**prepared.split.describe(), "test_moments": len(eval_set)},
-        "data": {"folder": str(args.data), **_data_facts(prepared)},
-        "train": {"max_seconds": args.max_seconds},
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2))
-    plot = args.out.with_suffix(".png")
-    save_plot(
-        means,
-        plot,
-        f"{args.data.name}, {args.protocol}, {len(eval_set)} test moments, "
-        f"sequence variants: mean of {len(seeds)} seeds",
-    )
-    print(spread_table(means, spreads))
-    print(f"wrote {args.out} and {plot}")
-    return 0
-
-
-def _usage_error(message: str) -> NoReturn:
-    """One line on stderr and exit status 2, as for any bad argument."""
-    print(f"homefeed: {message}", file=sys.stderr)
-    raise SystemExit(2)
-
-
-def _int_list(text: str, flag: str) -> list[int]:
-    try:
-        values = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        _usage_error(f"{flag}: expected comma-separated integers, got {text!r}")
-    if not values:
-        _usage_error(f"{flag}: give at least one value")
-    return values
-
-
-# The live homepage caps a genre's share of the top 10; re-ordering needs a deeper list.
-DIVERSITY_DEPTH = 100
-DIVERSITY_CAPS = (6, 3)
-
-
-def _diversity_cost(
-    data: Path, prepared: object, eval_set: object, top_items: object
-) -> dict[str, dict[str, float]]:
-    """The model's Hit@10/nDCG@10 with the live diversity cap, against no cap."""
-    from indexer.datasets import load_movielens_items
-    from indexer.replica import category_key
-    from ranker.eval.diversity import diversity_cost
-
-    categories = {item.item_id: item.category for item in load_movielens_items(data)}
-    keys = [category_key(categories.get(item_id)) for item_id in prepared.catalog.item_ids]  # type: ignore[attr-defined]
-    return diversity_cost(top_items, eval_set.targets, keys, DIVERSITY_CAPS)  # type: ignore[arg-type,attr-defined]
-
-
-def cmd_eval_replay(args: argparse.Namespace, settings: Settings) -> int:
-    """Prequential HitRate@10 through the live pipeline on the broker, model vs trending."""
-    from streams.prequential import run_prequential
-
-    score_from_s = args.score_from or 0
-    if args.model is not None and args.score_from is None:
-        split = json.loads((args.model / "config.json").read_text()).get("split", {})
-        # Only clicks the model never trained on count; earlier ones just build state.
-        score_from_s = int(split.get("test_cut_ts", 0))
-    result = run_prequential(
-        settings,
-        args.data,
-        model_dir=args.model,
-        limit=args.limit,
-        rate=args.rate,
-        score_from_ms=score_from_s * 1000,
-    )
-    report = {
-        "replay": result.to_dict(),
-        "data": {"folder": str(args.data)},
-        "model_dir": str(args.model) if args.model else None,
-        "scored_from_ts": score_from_s,
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2))
-    figures = result.to_dict()
-    print(
-        f"prequential HitRate@10 over {figures['positives']} clicks: "
-        f"pipeline {figures['hit@10_pipeline']:.4f} ({', '.join(result.model_versions)}), "
-        f"trending {figures['hit@10_trending']:.4f}; wrote {args.out}"
     )
     return 0
 
