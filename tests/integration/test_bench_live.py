@@ -33,7 +33,10 @@ def test_e2e_bench_measures_the_pipeline_both_baselines_and_freshness(
     # Each is measured, not assumed: a worker that ranked nothing would give 0.
     assert figures["events_per_s"] > 0
     assert figures["faust_table_events_per_s"] > 0 and figures["passthrough_events_per_s"] > 0
-    assert 0.3 <= figures["rankings_per_event"] <= 1.0
+    # At least one homepage per user (300 users, 1,500 events); at most one per
+    # event. Where it falls between depends on how many of a user's events one
+    # micro-batch coalesces, which is timing, not correctness.
+    assert 300 / 1_500 <= figures["rankings_per_event"] <= 1.0
     # Live events at half the drain rate: nearly every one got its user's new homepage.
     produced = int(figures["freshness_rate_events_per_s"] * 3.0)
     assert figures["freshness_samples"] >= 0.9 * produced
