@@ -1,4 +1,4 @@
-"""``homefeed bench e2e|encoder|index|memory|scale|sequence``: figures and ratios.
+"""``homefeed bench e2e|encoder|index|memory|scale|sequence|catalog``: figures and ratios.
 
 They never pass or fail on time; ``--json OUT`` also writes the figures.
 """
@@ -50,6 +50,10 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
         result = run_memory_bench(
             users=args.users, items=args.items, with_worker=not args.no_worker
         )
+    elif args.bench == "catalog":
+        from bench.catalog_work import run_catalog_bench
+
+        result = run_catalog_bench(args.data or settings.default_dataset)
     elif args.bench == "sequence":
         from bench.sequence import run_sequence_bench
 
@@ -70,7 +74,10 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Register ``homefeed bench``."""
     bench = sub.add_parser("bench", help="benchmarks: figures and ratios vs a same-run baseline")
-    bench.add_argument("bench", choices=["e2e", "encoder", "index", "memory", "scale", "sequence"])
+    bench.add_argument(
+        "bench",
+        choices=["e2e", "encoder", "index", "memory", "scale", "sequence", "catalog"],
+    )
     bench.add_argument(
         "--json", type=Path, default=None, help="also write the figures to this JSON file"
     )
@@ -120,6 +127,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     )
     bench.add_argument("--no-worker", action="store_true", help="memory: skip the live worker RSS")
     bench.add_argument("--workers", default="1,2,3", help="scale: worker counts (comma-separated)")
+    bench.add_argument(
+        "--data", type=Path, default=None, help="catalog: a MovieLens-layout folder's items"
+    )
     bench.set_defaults(func=_with_defaults)
 
 

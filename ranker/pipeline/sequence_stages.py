@@ -93,10 +93,12 @@ class SequenceScorer:
         ]
         if live is None or not any(encoded):
             return self._fallback.score(queries, candidates)
+        missing = [position for position, has_vector in enumerate(encoded) if not has_vector]
+        if missing:
+            # A newcomer (no known history) gets what the wrapped scorer gives.
+            self._fallback.score([queries[i] for i in missing], [candidates[i] for i in missing])
         for query, user_candidates, has_vector in zip(queries, candidates, encoded, strict=True):
             if not has_vector or not len(user_candidates):
-                # A newcomer's candidates are trending ones: keep their order.
-                user_candidates.scores = user_candidates.retrieval_scores.copy()
                 continue
             model_rows = live.index.rows(user_candidates.item_ids.tolist())
             scores = live.index.vectors_at(model_rows) @ query.model_vector

@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import re
 import statistics
-import time
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from bench.catalog_work import run_catalog_bench
 from indexer.datasets import load_movielens_items
 from streams.admin import topic_size
 from streams.wire import ItemVector
-from tests.factories import SHARED_DATA, make_event
-from tests.integration.test_pipeline import rankings_for
+from tests.factories import SHARED_DATA
 from tests.live import (
     LiveEnv,
-    TopicReader,
     fresh_env,
     produce,
     read_to_end,
@@ -80,48 +78,17 @@ def test_a_restarted_worker_skips_unchanged_items_and_encodes_changed_ones(
 
 
 def test_clicks_are_ranked_within_a_second_while_a_10k_catalog_is_re_encoded(
-    kafka_bootstrap: str, tmp_path: Path
+    kafka_bootstrap: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    live = fresh_env(kafka_bootstrap, tmp_path / "state")
-    items = load_movielens_items(SHARED_DATA / "movielens-ml-latest-small")
-    bootstrap, vectors_topic = live.settings.bootstrap_servers, live.topics.item_vectors
-    with running_worker(live, tmp_path / "first.log"):
-        produce(bootstrap, live.topics.items, [(i.item_id.encode(), i.encode()) for i in items])
-        wait_for(lambda: topic_size(bootstrap, vectors_topic) >= len(items), 300, "the catalog")
-    published = topic_size(bootstrap, vectors_topic)
-    # Every item edited: the restarted indexer must encode the whole catalog again.
-    edited = [replace(item, title=f"{item.title} (remastered)") for item in items]
-    with running_worker(live, tmp_path / "second.log"):
-        reader = TopicReader(bootstrap, live.topics.rankings)
-        try:
-            ranked_after(live, reader, "warm-up", timeout_s=120)
-            records = [(item.item_id.encode(), item.encode()) for item in edited]
-            produce(bootstrap, live.topics.items, records)
-            time.sleep(3.0)  # the indexer is now working through the catalog
-            latencies = [ranked_after(live, reader, f"probe-{n}", timeout_s=60) for n in range(3)]
-            re_encoded = topic_size(bootstrap, vectors_topic) - published
-        finally:
-            reader.close()
-    assert re_encoded < len(items), "the catalog finished encoding before the probes"
-    assert statistics.median(latencies) <= 1.0, latencies
-    assert max(latencies) <= 3.0, latencies
-
-
-def ranked_after(live: LiveEnv, reader: TopicReader, user: str, timeout_s: float) -> float:
-    """Seconds from sending a click to seeing the user's ranking made from it."""
-    click = make_event(user, "1")
-    # Malformed events beside the click: their dead letters share the producer.
-    noise = [(b"noise", b"\xc1 not msgpack") for _ in range(100)]
-    sent = time.monotonic()
-    produce(
-        live.settings.bootstrap_servers,
-        live.topics.events,
-        [(user.encode(), click.encode()), *noise],
-    )
-    reader.read_until(
-        lambda records: any(
-            r.source_event_id == click.event_id for r in rankings_for(records, user)
-        ),
-        timeout_s,
-    )
-    return time.monotonic() - sent
+    """`homefeed bench catalog` on the real MovieLens catalog: its figures are the checks."""
+    monkeypatch.setenv("HOMEFEED_KAFKA_BOOTSTRAP", kafka_bootstrap)
+    monkeypatch.setenv("HOMEFEED_DATA_DIR", str(tmp_path))
+    figures = run_catalog_bench(SHARED_DATA / "movielens-ml-latest-small").as_json()
+    items = figures["catalog_items"]
+    assert items > 9_000
+    assert figures["unchanged_resend_reencoded"] == 0
+    assert 0 < figures["reencoded_when_probed"] < items, "probed outside the re-encoding"
+    while_encoding = figures["click_ranked_s_while_encoding"]
+    assert statistics.median(while_encoding) <= 1.0, while_encoding
+    assert max(while_encoding) <= 3.0, while_encoding
+    assert max(figures["dead_lettered_s_while_encoding"]) <= 5.0, figures

@@ -14,7 +14,13 @@ from ranker.training.data import EVENT_TYPES, HIDDEN, TEST, TRAIN, VAL
 from ranker.training.item_texts import leak_free_texts
 from ranker.training.sequence_batches import training_windows
 from ranker.training.sequence_fit import training_timelines
-from ranker.training.sequence_train import window_loss
+from ranker.training.sequence_train import (
+    FULL_SOFTMAX_ITEMS,
+    SAMPLED_NEGATIVES,
+    SequenceTrainConfig,
+    negatives_for,
+    window_loss,
+)
 from ranker.training.train import prepare
 from streams.cli import main
 from tests.factories import write_movielens
@@ -284,3 +290,12 @@ def test_bad_seeds_are_one_line_and_status_2(
     assert capsys.readouterr().err.strip() == (
         "homefeed: --seeds: expected comma-separated integers, got 'a,b'"
     )
+
+
+def test_the_default_softmax_is_full_for_catalogs_up_to_20k_items_and_sampled_above() -> None:
+    default = SequenceTrainConfig().negatives
+    assert negatives_for(default, 9_742) == 0
+    assert negatives_for(default, FULL_SOFTMAX_ITEMS) == 0
+    assert negatives_for(default, FULL_SOFTMAX_ITEMS + 1) == SAMPLED_NEGATIVES
+    assert negatives_for(512, 10_000) == 512
+    assert negatives_for(50_000, 10_000) == 0  # more than the catalog: all of it
