@@ -30,8 +30,14 @@ import torch
 
 from indexer.index import ItemIndex
 from indexer.replica import IndexReplica
+from ranker.model.sequence import PAD
 from ranker.model.sequence_artifact import SequenceArtifact
-from ranker.model.sequence_input import SEQUENCE_EVENT_TYPES
+from ranker.model.sequence_input import (
+    SEQUENCE_EVENT_TYPES,
+    History,
+    Timeline,
+    history_tensors,
+)
 from ranker.state import Interaction
 
 log = logging.getLogger(__name__)
@@ -39,7 +45,7 @@ log = logging.getLogger(__name__)
 # Exact search below this many items: at 64 dimensions a Flat scan of 100k
 # items costs about what an HNSW search does, and builds in no time.
 APPROXIMATE_FROM = 250_000
-_TYPE_CODES = {name: code + 1 for code, name in enumerate(SEQUENCE_EVENT_TYPES)}
+_TYPE_CODES = {name: code for code, name in enumerate(SEQUENCE_EVENT_TYPES)}
 
 
 @dataclass(frozen=True)
@@ -115,37 +121,35 @@ class LiveSequenceModel:
         The input is what the model was trained on: item vectors in time order,
         seconds since the previous interaction, and the interaction type.
         """
-        kept: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
+        positions: list[int] = []
+        timelines: list[Timeline] = []
         for position, history in enumerate(histories):
             usable = [i for i in history if i.type in _TYPE_CODES][-self.max_length :]
             rows = self.index.rows([i.item_id for i in usable])
             present = rows >= 0
             if not present.any():
                 continue
-            ts = np.array([i.ts // 1000 for i in usable], dtype=np.int64)[present]
-            types = np.array([_TYPE_CODES[i.type] for i in usable], dtype=np.int64)[present]
-            kept.append((position, rows[present], ts, types))
-        if not kept:
+            positions.append(position)
+            # Timeline items are the model index's rows here, not catalog rows.
+            timelines.append(
+                Timeline(
+                    rows[present],
+                    np.array([i.ts // 1000 for i in usable], dtype=np.int64)[present],
+                    np.array([_TYPE_CODES[i.type] for i in usable], dtype=np.int8)[present],
+                )
+            )
+        if not timelines:
             return UserBatch([], np.empty((0, self.dim), dtype=np.float32))
-        width = max(len(rows) for _, rows, _, _ in kept)
-        inputs = np.zeros((len(kept), width, self.dim), dtype=np.float32)
-        present = np.zeros((len(kept), width), dtype=bool)
-        gaps = np.zeros((len(kept), width), dtype=np.int64)
-        types = np.zeros((len(kept), width), dtype=np.int64)
-        for line, (_, rows, ts, codes) in enumerate(kept):
-            count = len(rows)
-            inputs[line, -count:] = self.index.vectors_at(rows)
-            present[line, -count:] = True
-            gaps[line, width - count + 1 :] = np.maximum(np.diff(ts), 0)
-            types[line, -count:] = codes
+        width = max(len(timeline.items) for timeline in timelines)
+        # The same input form as training (gaps, types, padding): sequence_input.
+        sequence, gaps, types = history_tensors(History.from_timelines(timelines, width), width)
+        index_rows = sequence.numpy().reshape(-1) - 1  # -1 on padding: zero vectors
+        inputs = self.index.vectors_at(index_rows).reshape(len(timelines), width, -1)
         with torch.inference_mode():
             hidden = self._model.encode_inputs(
-                torch.from_numpy(inputs),
-                torch.from_numpy(present),
-                torch.from_numpy(gaps),
-                torch.from_numpy(types),
+                torch.from_numpy(inputs), sequence > PAD, gaps, types
             )
-        return UserBatch([p for p, _, _, _ in kept], hidden[:, -1].numpy())
+        return UserBatch(positions, hidden[:, -1].numpy())
 
 
 class SequenceServing:
