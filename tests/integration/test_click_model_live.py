@@ -17,12 +17,11 @@ from ranker.model.artifacts import WEIGHTS_FILE, save_artifact
 from ranker.model.click_model import ClickModelConfig
 from ranker.model.model_watch import COMPLETE_MARKER
 from ranker.training.train import TrainConfig, prepare, train_click_model
-from streams.wire import ItemVector
+from streams.wire import ItemVector, Ranking
 from tests.factories import make_event
-from tests.integration.test_pipeline import rankings_for
+from tests.integration.test_pipeline import send_events, wait_for_ranking
 from tests.live import (
     LiveEnv,
-    TopicReader,
     fresh_env,
     produce,
     read_to_end,
@@ -71,26 +70,11 @@ def vector_versions(live: LiveEnv) -> dict[str, str]:
     return latest
 
 
-def ranking_after(live: LiveEnv, user: str, items: list[str], ts: int) -> str:
+def ranking_after(live: LiveEnv, user: str, items: list[str], ts: int) -> Ranking:
+    """The user's ranking made from the last of clicks on ``items``."""
     clicks = [make_event(user, item, ts=ts + n) for n, item in enumerate(items)]
-    produce(
-        live.settings.bootstrap_servers,
-        live.topics.events,
-        [(e.user_id.encode(), e.encode()) for e in clicks],
-    )
-    reader = TopicReader(live.settings.bootstrap_servers, live.topics.rankings)
-    try:
-        records = reader.read_until(
-            lambda recs: any(
-                r.source_event_id == clicks[-1].event_id for r in rankings_for(recs, user)
-            ),
-            60,
-        )
-    finally:
-        reader.close()
-    return next(
-        r for r in rankings_for(records, user) if r.source_event_id == clicks[-1].event_id
-    ).model_version
+    send_events(live, clicks)
+    return wait_for_ranking(live, user, clicks[-1].event_id)
 
 
 @pytest.fixture
@@ -123,7 +107,7 @@ def test_model_scores_live_and_is_hot_swapped(
             120,
             "the catalog encoded by the model's item tower",
         )
-        assert ranking_after(live, "fan", horror[:3], 1_000_000_000_000) == first
+        assert ranking_after(live, "fan", horror[:3], 1_000_000_000_000).model_version == first
 
         second = save(model, models / "v2", "second")
         newer_than(models / "v2", models / "v1")
@@ -134,7 +118,9 @@ def test_model_scores_live_and_is_hot_swapped(
             "the catalog re-encoded for the new model",
         )
         wait_for(
-            lambda: ranking_after(live, "fan", horror[3:4], 1_000_000_100_000) == second,
+            lambda: (
+                ranking_after(live, "fan", horror[3:4], 1_000_000_100_000).model_version == second
+            ),
             60,
             "rankings from the new model, without a restart",
         )
@@ -151,7 +137,7 @@ def test_model_scores_live_and_is_hot_swapped(
             60,
             "the worker to refuse the broken artifact",
         )
-        assert ranking_after(live, "fan", horror[4:5], 1_000_000_200_000) == second
+        assert ranking_after(live, "fan", horror[4:5], 1_000_000_200_000).model_version == second
 
 
 def newer_than(artifact: Path, previous: Path) -> None:

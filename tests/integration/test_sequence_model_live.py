@@ -16,16 +16,10 @@ import pytest
 from indexer.datasets import load_movielens_items
 from ranker.model.artifacts import WEIGHTS_FILE
 from ranker.model.sequence_artifact import load_sequence_artifact, save_sequence_artifact
-from ranker.training.sequence_fit import train_and_save
-from ranker.training.sequence_train import SequenceTrainConfig
-from ranker.training.train import prepare
 from streams.admin import topic_size
-from streams.wire import Ranking
-from tests.factories import make_event
-from tests.integration.test_click_model_live import newer_than, vector_versions
-from tests.integration.test_pipeline import rankings_for
-from tests.live import LiveEnv, TopicReader, fresh_env, produce, running_worker, wait_for
-from tests.unit.click_factory import write_taste_folder
+from tests.integration.test_click_model_live import newer_than, ranking_after, vector_versions
+from tests.live import LiveEnv, fresh_env, produce, running_worker, wait_for
+from tests.unit.click_factory import train_taste_sequence_model, write_taste_folder
 
 pytestmark = pytest.mark.integration
 
@@ -33,14 +27,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     data = write_taste_folder(tmp_path_factory.mktemp("taste"), users=48)
-    out = tmp_path_factory.mktemp("models") / "v1"
-    train_and_save(
-        prepare(data, "leave-last-out"),
-        out,
-        train_config=SequenceTrainConfig(max_seconds=25, patience=30, negatives=0),
-        cache_dir=tmp_path_factory.mktemp("cache"),
-        data_facts={"data": str(data)},
-        device="cpu",
+    out = train_taste_sequence_model(
+        data, tmp_path_factory.mktemp("models") / "v1", tmp_path_factory.mktemp("cache")
     )
     return out, data
 
@@ -48,26 +36,6 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 @pytest.fixture
 def live(kafka_bootstrap: str, tmp_path: Path) -> Iterator[LiveEnv]:
     yield fresh_env(kafka_bootstrap, tmp_path / "state")
-
-
-def ranking_after(live: LiveEnv, user: str, items: list[str], ts: int) -> Ranking:
-    clicks = [make_event(user, item, ts=ts + n) for n, item in enumerate(items)]
-    produce(
-        live.settings.bootstrap_servers,
-        live.topics.events,
-        [(e.user_id.encode(), e.encode()) for e in clicks],
-    )
-    reader = TopicReader(live.settings.bootstrap_servers, live.topics.rankings)
-    try:
-        records = reader.read_until(
-            lambda recs: any(
-                r.source_event_id == clicks[-1].event_id for r in rankings_for(recs, user)
-            ),
-            60,
-        )
-    finally:
-        reader.close()
-    return next(r for r in rankings_for(records, user) if r.source_event_id == clicks[-1].event_id)
 
 
 def test_sequence_model_ranks_live_and_is_hot_swapped(

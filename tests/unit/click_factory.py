@@ -59,3 +59,20 @@ def write_taste_folder(
             unique.append(row)
     tags = [("1", by_genre["Horror"][0], "very scary", 1_000_000_000)]
     return write_movielens(folder, movies=movies, ratings=unique, tags=tags)
+
+
+def train_taste_sequence_model(folder: Path, out: Path, cache_dir: Path) -> Path:
+    """A sequence model trained briefly (full softmax, 25 s) on a taste folder; returns ``out``."""
+    from ranker.training.sequence_fit import train_and_save
+    from ranker.training.sequence_train import SequenceTrainConfig
+    from ranker.training.train import prepare
+
+    train_and_save(
+        prepare(folder, "leave-last-out"),
+        out,
+        train_config=SequenceTrainConfig(max_seconds=25, patience=30, negatives=0),
+        cache_dir=cache_dir,
+        data_facts={"data": str(folder)},
+        device="cpu",
+    )
+    return out

@@ -25,13 +25,10 @@ from ranker.model.sequence_artifact import (
 from ranker.model.sequence_live import SequenceServing
 from ranker.pipeline.stage_list import build_pipeline
 from ranker.service import RankingService
-from ranker.training.sequence_fit import train_and_save
-from ranker.training.sequence_train import SequenceTrainConfig
-from ranker.training.train import prepare
 from ranker.trending import TrendingCounter
 from streams.wire import Event, Item, ItemVector
 from tests.factories import make_event
-from tests.unit.click_factory import write_taste_folder
+from tests.unit.click_factory import train_taste_sequence_model, write_taste_folder
 from tests.unit.test_ranking_service import DictStore
 
 
@@ -42,14 +39,8 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def artifact(folder: Path, tmp_path_factory: pytest.TempPathFactory) -> SequenceArtifact:
-    out = tmp_path_factory.mktemp("model")
-    train_and_save(
-        prepare(folder, "leave-last-out"),
-        out,
-        train_config=SequenceTrainConfig(max_seconds=25, patience=30, negatives=0),
-        cache_dir=tmp_path_factory.mktemp("cache"),
-        data_facts={"data": str(folder)},
-        device="cpu",
+    out = train_taste_sequence_model(
+        folder, tmp_path_factory.mktemp("model"), tmp_path_factory.mktemp("cache")
     )
     return load_sequence_artifact(out)
 
