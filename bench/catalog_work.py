@@ -12,6 +12,7 @@ idle worker afterwards (the same run's baseline).
 from __future__ import annotations
 
 import logging
+import math
 import statistics
 import time
 from dataclasses import replace
@@ -23,10 +24,11 @@ from bench.live import bench_broker, fresh_settings
 from bench.report import BenchResult, Ratio
 from indexer.datasets import load_movielens_items
 from streams.admin import topic_size
+from streams.follow import decoded_rankings
 from streams.processes import child_env, spawn, stop
 from streams.settings import Settings, load_settings
 from streams.topics import TopicNames
-from streams.wire import Event, InvalidMessage, Item, Ranking, now_ms
+from streams.wire import Event, Item, now_ms
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +57,7 @@ class Probe:
         self._count += 1
         user = f"probe-{self._count}"
         click = Event(f"{user}-click", user, "click", now_ms(), item_id)
-        letters_before = topic_size(self._settings.bootstrap_servers, self._topics.dead_letter)
+        letters_before = self._dead_letters()
         sent = time.monotonic()
         self._producer.send(self._topics.events, key=user.encode(), value=click.encode())
         for _ in range(MALFORMED):
@@ -63,24 +65,21 @@ class Probe:
         self._producer.flush(timeout=30)
         ranked = dead = float("nan")
         deadline = sent + PROBE_WAIT_S
-        while time.monotonic() < deadline and (ranked != ranked or dead != dead):
-            if ranked != ranked and self._saw_ranking(click.event_id):
+        while time.monotonic() < deadline and (math.isnan(ranked) or math.isnan(dead)):
+            if math.isnan(ranked) and self._saw_ranking(click.event_id):
                 ranked = time.monotonic() - sent
-            letters = topic_size(self._settings.bootstrap_servers, self._topics.dead_letter)
-            if dead != dead and letters - letters_before >= MALFORMED:
+            if math.isnan(dead) and self._dead_letters() - letters_before >= MALFORMED:
                 dead = time.monotonic() - sent
         return ranked, dead
 
+    def _dead_letters(self) -> int:
+        return topic_size(self._settings.bootstrap_servers, self._topics.dead_letter)
+
     def _saw_ranking(self, event_id: str) -> bool:
         for records in self._rankings.poll(timeout_ms=50).values():
-            for record in records:
-                if record.value is None:
-                    continue
-                try:
-                    if Ranking.decode(record.value).source_event_id == event_id:
-                        return True
-                except InvalidMessage:
-                    continue
+            rankings = decoded_rankings(record.value for record in records)
+            if any(ranking.source_event_id == event_id for ranking in rankings):
+                return True
         return False
 
     def close(self) -> None:
