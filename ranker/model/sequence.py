@@ -39,6 +39,10 @@ class SequenceConfig:
     event_types: int = 3  # click, view, dislike (code + 1 on the input; 0 pads)
     use_text: bool = True
     use_ids: bool = True
+    # A learned vector that stands in for the id part of an item without one
+    # (never trained, or its row dropped this step), so text-only items are
+    # scored on the same scale as items with ids instead of below all of them.
+    missing_id_row: bool = True
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready form."""
@@ -47,7 +51,8 @@ class SequenceConfig:
     @classmethod
     def from_dict(cls, values: dict[str, object]) -> SequenceConfig:
         """Inverse of :meth:`to_dict`; unknown keys are an error."""
-        return cls(**values)  # type: ignore[arg-type]
+        # Artifacts saved before the missing-id row existed have none.
+        return cls(**{"missing_id_row": False, **values})  # type: ignore[arg-type]
 
 
 def gap_buckets(gaps_s: torch.Tensor, buckets: int) -> torch.Tensor:
@@ -80,6 +85,9 @@ class ItemTable(nn.Module):
         nn.init.zeros_(text_out.bias)
         with torch.no_grad():
             self.ids.weight[PAD].zero_()
+        self.missing_id: nn.Parameter | None = None
+        if config.use_ids and config.missing_id_row:
+            self.missing_id = nn.Parameter(torch.zeros(config.dim))
 
     def set_items(self, text_vectors: torch.Tensor, has_id: torch.Tensor) -> None:
         """Load the catalog's text vectors ``(items, text_dim)`` and which items have ids."""
@@ -97,6 +105,19 @@ class ItemTable(nn.Module):
         if config.use_ids:
             keep = self.has_id if id_keep is None else self.has_id & id_keep
             vectors = vectors + self.ids.weight * keep[:, None].to(vectors.dtype)
+            if self.missing_id is not None:
+                missing = ~keep
+                missing[PAD] = False
+                vectors = vectors + missing[:, None].to(vectors.dtype) * self.missing_id
+        return vectors
+
+    def text_only(self, text_vectors: torch.Tensor) -> torch.Tensor:
+        """Vectors ``(N, dim)`` of items known only by their text (never trained)."""
+        vectors = torch.zeros(len(text_vectors), self.config.dim, device=text_vectors.device)
+        if self.config.use_text:
+            vectors = vectors + self.text_projection(text_vectors)
+        if self.config.use_ids and self.missing_id is not None:
+            vectors = vectors + self.missing_id
         return vectors
 
 

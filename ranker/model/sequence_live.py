@@ -90,7 +90,7 @@ class LiveSequenceModel:
     def text_only_vectors(self, text_vectors: np.ndarray) -> np.ndarray:
         """The text path of the item table: what a never-seen item is scored with."""
         with torch.inference_mode():
-            projected = self._model.items.text_projection(
+            projected = self._model.items.text_only(
                 torch.from_numpy(np.ascontiguousarray(text_vectors, dtype=np.float32))
             )
         return projected.numpy()

@@ -107,6 +107,25 @@ def test_the_loss_never_ranks_an_item_the_user_already_saw() -> None:
     assert loss == pytest.approx(float(np.mean(expected)), rel=1e-5)
 
 
+def test_items_no_training_sequence_holds_are_left_out_of_the_training_softmax() -> None:
+    # Under new-items they are the held-out items: pushing them down as never
+    # clicked would teach the model to bury what it must later rank from text.
+    torch.manual_seed(0)
+    model = SequenceModel(SequenceConfig(items=6, dim=8, max_length=4)).eval()
+    text = torch.randn(6, 384)
+    model.items.set_items(text, torch.tensor([True] * 5 + [False]))
+    windows = torch.tensor([[1, 2, 3, 4, 5]])
+    gaps, types = torch.zeros_like(windows), torch.ones_like(windows)
+    with torch.no_grad():
+        before = float(window_loss(model, windows, gaps, types, None))
+        model.items.text[6] = 50.0 * torch.randn(384)  # the unseen item's text
+        after = float(window_loss(model, windows, gaps, types, None))
+        model.items.text[5] = 50.0 * torch.randn(384)  # a trained item's text
+        changed = float(window_loss(model, windows, gaps, types, None))
+    assert after == pytest.approx(before, rel=1e-6)
+    assert changed != pytest.approx(before, rel=1e-3)
+
+
 def test_items_without_training_interactions_are_scored_from_text_alone() -> None:
     model = SequenceModel(SequenceConfig(items=3, dim=8, max_length=4))
     model.items.set_items(torch.randn(3, 384), torch.tensor([True, True, False]))
@@ -117,6 +136,32 @@ def test_items_without_training_interactions_are_scored_from_text_alone() -> Non
     after = model.items().detach()
     assert torch.equal(before[3], after[3])
     assert not torch.equal(before[1], after[1])
+
+
+def test_an_item_without_an_id_row_gets_the_learned_missing_id_vector() -> None:
+    model = SequenceModel(SequenceConfig(items=3, dim=8, max_length=4))
+    text = torch.randn(3, 384)
+    model.items.set_items(text, torch.tensor([True, True, False]))
+    assert model.items.missing_id is not None
+    with torch.no_grad():
+        model.items.missing_id += 1.0
+        vectors = model.items(id_keep=torch.tensor([True, False, True, True]))
+        text_path = model.items.text_projection(text)
+    # never trained (row 3) and dropped this step (row 1): text + the missing-id row
+    for row in (1, 3):
+        assert torch.allclose(vectors[row], text_path[row - 1] + 1.0)
+    assert torch.allclose(vectors[2], text_path[1] + model.items.ids.weight[2])
+    # what a live worker gives an item it first meets after training
+    with torch.no_grad():
+        assert torch.allclose(model.items.text_only(text[2:]), vectors[3:])
+
+
+def test_configs_saved_before_the_missing_id_row_load_without_one() -> None:
+    saved = SequenceConfig(items=3, dim=8).to_dict()
+    del saved["missing_id_row"]
+    config = SequenceConfig.from_dict(saved)
+    assert config.missing_id_row is False
+    assert SequenceModel(config).items.missing_id is None
 
 
 def test_tags_written_after_their_authors_held_out_moment_never_reach_the_text(
