@@ -10,7 +10,12 @@
   the previous interaction, then ``layers`` causal self-attention blocks. The
   output at the newest position is the user vector.
 * **Scores.** ``user · item`` over the same item vectors the input uses (tied),
-  so live retrieval is one inner-product search over the item vectors.
+  plus ``text_blend`` times the cosine between the item's frozen text vector
+  and the user's text profile (the weighted mean of their history's text
+  vectors), a weight chosen on validation after training. The 64-d item
+  vectors cannot tell apart two products with near-identical titles; the
+  384-d text vectors can. Live retrieval stays one inner-product search, over
+  ``[item vector, text_blend · text vector]``.
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ import torch
 from torch import nn
 
 PAD = 0  # item row 0 is padding; catalog item ``i`` is row ``i + 1``
+# Weight of each input type code (padding, click, view, dislike) in a user's
+# text profile: the zero-shot ranker's weights, dislikes left out.
+TEXT_PROFILE_WEIGHTS = (0.0, 1.0, 0.3, 0.0)
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,9 @@ class SequenceConfig:
     # (never trained, or its row dropped this step), so text-only items are
     # scored on the same scale as items with ids instead of below all of them.
     missing_id_row: bool = True
+    # Weight of the text-profile cosine beside ``user · item`` (0: none); set
+    # from validation at the end of training.
+    text_blend: float = 0.0
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready form."""
@@ -60,6 +71,18 @@ def gap_buckets(gaps_s: torch.Tensor, buckets: int) -> torch.Tensor:
     return torch.clamp(
         torch.log2(gaps_s.float().clamp(min=1.0)).floor().long() + 1, 0, buckets - 1
     ) * (gaps_s > 0)
+
+
+def text_profile(text_vectors: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
+    """Unit weighted mean ``(B, T)`` of a history's text vectors ``(B, L, T)``.
+
+    ``types`` ``(B, L)`` holds input type codes (0 pads); a history with no
+    click or view gets the zero vector, so its text term is 0 everywhere.
+    """
+    table = torch.tensor(TEXT_PROFILE_WEIGHTS, dtype=text_vectors.dtype, device=types.device)
+    weights = table[types.clamp(0, len(TEXT_PROFILE_WEIGHTS) - 1)]
+    pooled = (text_vectors * weights[..., None]).sum(1)
+    return nn.functional.normalize(pooled, dim=1)
 
 
 class ItemTable(nn.Module):
@@ -235,3 +258,7 @@ class SequenceModel(nn.Module):
         """The user vector ``(B, dim)``: the hidden state at the newest position."""
         vectors = self.items() if item_vectors is None else item_vectors
         return self.encode(sequence, gaps_s, types, vectors)[:, -1]
+
+    def text_profiles(self, sequence: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
+        """Each history's text profile ``(B, text_dim)`` from the catalog's text vectors."""
+        return text_profile(self.items.text[sequence], types)

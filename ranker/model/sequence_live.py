@@ -30,7 +30,7 @@ import torch
 
 from indexer.index import ItemIndex
 from indexer.replica import IndexReplica
-from ranker.model.sequence import PAD
+from ranker.model.sequence import PAD, text_profile
 from ranker.model.sequence_artifact import SequenceArtifact
 from ranker.model.sequence_input import (
     SEQUENCE_EVENT_TYPES,
@@ -67,33 +67,45 @@ class LiveSequenceModel:
         with torch.inference_mode():
             self._trained_vectors = self._model.items().numpy()
         config = self._model.config
-        self.dim = config.dim
+        self.model_dim = config.dim
+        self.text_blend = config.text_blend
+        # With a text blend the index holds [item vector, blend · text vector]
+        # and users are [user vector, text profile]: one inner product is the
+        # model's whole score.
+        self.dim = config.dim + (config.text_dim if self.text_blend else 0)
         self.max_length = config.max_length
-        self.index = ItemIndex(
-            config.dim, "auto", approximate_from=APPROXIMATE_FROM, normalise=False
-        )
+        self.index = ItemIndex(self.dim, "auto", approximate_from=APPROXIMATE_FROM, normalise=False)
 
     # --- item vectors ---------------------------------------------------------
 
     def item_vectors(self, item_ids: Sequence[str], text_vectors: np.ndarray) -> np.ndarray:
         """Model vectors of catalog items: as trained for known items, from text otherwise."""
-        vectors = np.empty((len(item_ids), self.dim), dtype=np.float32)
+        vectors = np.empty((len(item_ids), self.model_dim), dtype=np.float32)
         trained = np.fromiter(
             (self._trained_row.get(item_id, 0) for item_id in item_ids), np.int64, len(item_ids)
         )
         known = trained > 0
         vectors[known] = self._trained_vectors[trained[known]]
         if (~known).any():
-            vectors[~known] = self.text_only_vectors(text_vectors[~known])
-        return vectors
+            vectors[~known] = self._text_path(text_vectors[~known])
+        return self._with_text(vectors, text_vectors)
 
     def text_only_vectors(self, text_vectors: np.ndarray) -> np.ndarray:
-        """The text path of the item table: what a never-seen item is scored with."""
+        """What a never-seen item is scored with: the item table's text path (and its text)."""
+        return self._with_text(self._text_path(text_vectors), text_vectors)
+
+    def _text_path(self, text_vectors: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
             projected = self._model.items.text_only(
                 torch.from_numpy(np.ascontiguousarray(text_vectors, dtype=np.float32))
             )
         return projected.numpy()
+
+    def _with_text(self, model_vectors: np.ndarray, text_vectors: np.ndarray) -> np.ndarray:
+        if not self.text_blend:
+            return model_vectors
+        blended = self.text_blend * np.asarray(text_vectors, dtype=np.float32)
+        return np.concatenate([model_vectors, blended], axis=1)
 
     def build(self, replica: IndexReplica) -> None:
         """Derive the index for every item the replica holds now."""
@@ -144,12 +156,18 @@ class LiveSequenceModel:
         # The same input form as training (gaps, types, padding): sequence_input.
         sequence, gaps, types = history_tensors(History.from_timelines(timelines, width), width)
         index_rows = sequence.numpy().reshape(-1) - 1  # -1 on padding: zero vectors
-        inputs = self.index.vectors_at(index_rows).reshape(len(timelines), width, -1)
+        inputs = torch.from_numpy(
+            self.index.vectors_at(index_rows).reshape(len(timelines), width, -1)
+        )
         with torch.inference_mode():
             hidden = self._model.encode_inputs(
-                torch.from_numpy(inputs), sequence > PAD, gaps, types
-            )
-        return UserBatch(positions, hidden[:, -1].numpy())
+                inputs[..., : self.model_dim], sequence > PAD, gaps, types
+            )[:, -1]
+            if self.text_blend:
+                # The stored text part is blend · text; the profile is unit length anyway.
+                profile = text_profile(inputs[..., self.model_dim :], types)
+                hidden = torch.cat([hidden, profile], dim=1)
+        return UserBatch(positions, hidden.numpy())
 
 
 class SequenceServing:

@@ -8,6 +8,8 @@ stage list: what a worker runs, without the broker.
 from __future__ import annotations
 
 import asyncio
+import copy
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,9 +24,12 @@ from ranker.model.sequence_artifact import (
     load_sequence_artifact,
     save_sequence_artifact,
 )
-from ranker.model.sequence_live import SequenceServing
+from ranker.model.sequence_input import SEQUENCE_EVENT_TYPES, History, Timeline
+from ranker.model.sequence_live import LiveSequenceModel, SequenceServing
 from ranker.pipeline.stage_list import build_pipeline
 from ranker.service import RankingService
+from ranker.state import Interaction
+from ranker.training.sequence_train import catalog_scores
 from ranker.trending import TrendingCounter
 from streams.wire import Event, Item, ItemVector
 from tests.factories import make_event
@@ -180,3 +185,49 @@ def test_without_a_model_or_a_known_history_the_wrapped_scorer_ranks(
     # Only an item the catalog does not hold: nothing for the model to read.
     _, version = homepage_after(service, [make_event("stranger", "not-in-catalog", ts=1)])
     assert version.startswith("dot@")
+
+
+def test_with_a_text_blend_live_scores_are_the_offline_scores(
+    artifact: SequenceArtifact,
+) -> None:
+    # [item vector, blend · text] · [user vector, text profile] must be exactly
+    # what evaluation ranks by, or the served model is not the measured one.
+    model = copy.deepcopy(artifact.model)
+    model.config = replace(model.config, text_blend=2.5)
+    live = LiveSequenceModel(replace(artifact, model=model))
+    texts = model.items.text[1:].numpy()
+    live.upsert(artifact.item_ids, texts)
+    assert live.dim == model.config.dim + texts.shape[1]
+    rng = np.random.default_rng(0)
+    histories = [
+        [
+            Interaction(artifact.item_ids[row], kind, 60_000 * n)
+            for n, (row, kind) in enumerate(
+                zip(
+                    rng.choice(len(artifact.item_ids), 6, replace=False),
+                    rng.choice(["click", "view", "dislike"], 6),
+                    strict=True,
+                )
+            )
+        ]
+        for _ in range(8)
+    ]
+    users = live.user_vectors(histories)
+    assert users.positions == list(range(8))
+    rows = live.index.rows(artifact.item_ids)
+    live_scores = users.vectors @ live.index.vectors_at(rows).T
+    history = History.from_timelines(
+        [
+            Timeline(
+                np.array([artifact.item_ids.index(i.item_id) for i in h], dtype=np.int64),
+                np.array([i.ts // 1000 for i in h], dtype=np.int64),
+                np.array([SEQUENCE_EVENT_TYPES.index(i.type) for i in h], dtype=np.int8),
+            )
+            for h in histories
+        ],
+        6,
+    )
+    offline = catalog_scores(model, history)
+    np.testing.assert_allclose(live_scores, offline, rtol=1e-4, atol=1e-4)
+    text_part = catalog_scores(model, history, part="text")
+    assert np.abs(2.5 * text_part).max() > 0.1  # the text term is really in there

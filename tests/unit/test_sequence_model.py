@@ -17,7 +17,9 @@ from ranker.training.sequence_fit import training_timelines
 from ranker.training.sequence_train import (
     FULL_SOFTMAX_ITEMS,
     SAMPLED_NEGATIVES,
+    TEXT_BLEND_GRID,
     SequenceTrainConfig,
+    choose_text_blend,
     negatives_for,
     window_loss,
 )
@@ -144,7 +146,7 @@ def test_an_item_without_an_id_row_gets_the_learned_missing_id_vector() -> None:
     model.items.set_items(text, torch.tensor([True, True, False]))
     assert model.items.missing_id is not None
     with torch.no_grad():
-        model.items.missing_id += 1.0
+        model.items.missing_id.add_(1.0)
         vectors = model.items(id_keep=torch.tensor([True, False, True, True]))
         text_path = model.items.text_projection(text)
     # never trained (row 3) and dropped this step (row 1): text + the missing-id row
@@ -236,6 +238,21 @@ def test_training_learns_taste_and_beats_popularity(workspace: Path, trained: Pa
     models = json.loads(report_path.read_text())["models"]
     assert models["model"]["hit@10"] >= models["popularity"]["hit@10"] + 0.1
     assert models["model"]["full_ndcg@10"] > models["popularity"]["full_ndcg@10"]
+
+
+def test_training_chooses_the_text_blend_on_validation_and_saves_it(trained: Path) -> None:
+    config = json.loads((trained / "config.json").read_text())
+    report = config["report"]
+    tried = report["text_blend_val_ndcg10"]
+    assert len(tried) == len(TEXT_BLEND_GRID) and "0" in tried
+    best = max(tried.values())
+    chosen = config["model"]["text_blend"]
+    assert chosen == report["text_blend"]
+    assert tried[f"{chosen:.4g}"] == best  # the weight validation liked best
+    # an id-only model keeps no text term: it stays a plain SASRec
+    ids_only = SequenceModel(SequenceConfig(items=3, dim=8, max_length=4, use_text=False))
+    assert choose_text_blend(ids_only, None, [], np.array([])) == {}  # type: ignore[arg-type]
+    assert ids_only.config.text_blend == 0.0
 
 
 def test_the_artifact_round_trips_and_a_corrupt_one_is_refused(
