@@ -1,11 +1,12 @@
 """Live cost of the sequence model per ranked user, batched: encode users, search FAISS.
 
-The worker would rank a batch of users by running their recent interactions
-through the model in one call and searching an inner-product index over the
-model's item vectors. Measured here in-process at a given catalog size, against
-the same run's baseline: today's retrieval (mean of the users' 384-d text
-vectors, searched in a 384-d index). Weights are untrained: the cost does not
-depend on their values.
+The worker ranks a batch of users by running their recent interactions through
+the model in one call and searching an inner-product index over the model's
+item vectors: 64-d, or 448-d ``[item vector, blend · text vector]`` when
+training chose a text blend (both are measured). Measured in-process at a given
+catalog size, against the same run's baseline: today's retrieval (mean of the
+users' 384-d text vectors, searched in a 384-d index). Weights are untrained:
+the cost does not depend on their values.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 import torch
 
 from bench.report import BenchResult, Ratio
-from ranker.model.sequence import SequenceConfig, SequenceModel
+from ranker.model.sequence import SequenceConfig, SequenceModel, text_profile
 from ranker.model.sequence_input import History, Timeline, history_tensors
 
 TEXT_DIM = 384
@@ -69,7 +70,11 @@ def run_sequence_bench(
     model_index.add(np.ascontiguousarray(item_vectors[1:].numpy()))
     text_index = faiss.index_factory(TEXT_DIM, factory, faiss.METRIC_INNER_PRODUCT)
     text_index.add(text)
-    for index in (model_index, text_index):
+    blend_dim = model.config.dim + TEXT_DIM
+    blend_index = faiss.index_factory(blend_dim, factory, faiss.METRIC_INNER_PRODUCT)
+    blend_index.add(np.ascontiguousarray(np.concatenate([item_vectors[1:].numpy(), text], 1)))
+    text_rows = torch.from_numpy(np.concatenate([np.zeros((1, TEXT_DIM), np.float32), text]))
+    for index in (model_index, text_index, blend_index):
         if factory.startswith("HNSW"):
             faiss.downcast_index(index).hnsw.efSearch = FETCH  # type: ignore[attr-defined]
     result = BenchResult("sequence")
@@ -92,6 +97,14 @@ def run_sequence_bench(
         def model_path(encode: object = encode_only) -> None:
             model_index.search(np.ascontiguousarray(encode()), FETCH)  # type: ignore[operator]
 
+        def blend_path(
+            rows: torch.Tensor = rows, gaps: torch.Tensor = gaps, types: torch.Tensor = types
+        ) -> None:
+            with torch.inference_mode():
+                users = model.user_vectors(rows, gaps, types, item_vectors)
+                users = torch.cat([users, text_profile(text_rows[rows], types)], dim=1)
+            blend_index.search(np.ascontiguousarray(users.numpy()), FETCH)
+
         def pooled_path(histories: History = histories) -> None:
             pooled = text[histories.rows - 1].mean(axis=1)
             pooled /= np.linalg.norm(pooled, axis=1, keepdims=True)
@@ -103,6 +116,7 @@ def run_sequence_bench(
         figures[f"batch_{batch}"] = {
             "model_ms_per_user": round(model_ms, 4),
             "encode_ms_per_user": round(_per_user_ms(encode_only, batch, repeats), 4),
+            "model_with_text_blend_ms_per_user": round(_per_user_ms(blend_path, batch, repeats), 4),
             "pooled_baseline_ms_per_user": round(pooled_ms, 4),
         }
         # Ratio of users per second: model path over the pooled baseline.

@@ -166,6 +166,7 @@ def cmd_eval_ablation(args: argparse.Namespace, settings: Settings) -> int:
         "per_seed": {name: r.per_seed for name, r in runs.items()},
         "train_seconds": {name: r.train_seconds for name, r in runs.items()},
         "best_epochs": {name: r.best_epochs for name, r in runs.items()},
+        "text_blends": {name: r.text_blends for name, r in runs.items() if r.text_blends},
         "split": {**prepared.split.describe(), "test_moments": len(eval_set)},
         "data": {"folder": str(args.data), **data_facts(prepared)},
         "train": {"max_seconds": args.max_seconds},

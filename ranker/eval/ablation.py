@@ -8,6 +8,7 @@ the mean and the population standard deviation over seeds.
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from dataclasses import dataclass, field, replace
@@ -34,6 +35,7 @@ class VariantRuns:
     per_seed: list[dict[str, float]] = field(default_factory=list)
     train_seconds: list[float] = field(default_factory=list)
     best_epochs: list[int] = field(default_factory=list)
+    text_blends: list[float] = field(default_factory=list)
 
     def mean(self) -> dict[str, float]:
         """Mean of every metric over seeds."""
@@ -74,6 +76,17 @@ def run_ablation(
             runs.per_seed.append(outcome.metrics)
             runs.train_seconds.append(round(time.perf_counter() - started, 1))
             runs.best_epochs.append(report.best_epoch)
+            runs.text_blends.append(report.text_blend)
+            if variant != "ids":
+                # The same trained model ranking by user · item alone: what
+                # the validation-chosen text blend adds.
+                plain = copy.deepcopy(model)
+                plain.config = replace(plain.config, text_blend=0.0)
+                name = f"{ROW_NAMES[variant]}_without_blend"
+                without = evaluate_ranker(
+                    SequenceRanker(plain, name), eval_set, k=10, progress=False
+                )
+                results.setdefault(name, VariantRuns()).per_seed.append(without.metrics)
             log.info(
                 "%s seed %d: hit@10 %.4f, ndcg@10 %.4f (%.0fs)",
                 variant,

@@ -327,8 +327,16 @@ def test_ablation_trains_variants_per_seed_beside_the_baselines(workspace: Path)
         == 0
     )
     report = json.loads(out.read_text())
-    assert set(report["models"]) == {"popularity", "id_only", "text_only"}
+    # the text model is also ranked without its validation-chosen text blend
+    assert set(report["models"]) == {
+        "popularity",
+        "id_only",
+        "text_only",
+        "text_only_without_blend",
+    }
     assert len(report["per_seed"]["id_only"]) == 2
+    assert report["text_blends"]["id_only"] == [0.0, 0.0]
+    assert len(report["text_blends"]["text_only"]) == 2
     assert report["spread"]["id_only"]["hit@10"] >= 0.0
 
 
