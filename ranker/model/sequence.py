@@ -26,10 +26,17 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from ranker.model.sequence_input import SEQUENCE_EVENT_TYPES
+from ranker.state import INTERACTION_WEIGHTS
+
 PAD = 0  # item row 0 is padding; catalog item ``i`` is row ``i + 1``
-# Weight of each input type code (padding, click, view, dislike) in a user's
-# text profile: the zero-shot ranker's weights, dislikes left out.
-TEXT_PROFILE_WEIGHTS = (0.0, 1.0, 0.3, 0.0)
+# Weight of each input type code (padding, then SEQUENCE_EVENT_TYPES) in a
+# user's text profile: the interaction weights the zero-shot ranker pools
+# with, dislikes (negative) left out.
+TEXT_PROFILE_WEIGHTS = (
+    0.0,
+    *(max(0.0, INTERACTION_WEIGHTS[name]) for name in SEQUENCE_EVENT_TYPES),
+)
 
 
 @dataclass(frozen=True)

@@ -275,9 +275,8 @@ def train_sequence_model(
     sampled = negatives_for(config.negatives, items)
     bf16 = cpu_supports_bf16() if config.bf16 is None else config.bf16
     # Sampled negatives come from trained items only, as the full softmax's do.
-    trained = np.flatnonzero(model.items.has_id.numpy())
-    if not len(trained):
-        trained = np.arange(1, items + 1)
+    unseen = unseen_items(model)
+    trained = np.arange(1, items + 1) if unseen is None else np.flatnonzero(~unseen.numpy())
     for epoch in range(1, config.max_epochs + 1):
         model.train()
         losses = []
