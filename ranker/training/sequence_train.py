@@ -202,7 +202,7 @@ def catalog_scores(
 
 # Text-blend weights tried after training, in units of the model scores'
 # spread over the text cosines' spread on the validation users.
-TEXT_BLEND_GRID = (0.0, 0.125, 0.25, 0.5, 1.0, 2.0)
+TEXT_BLEND_GRID = (0.0, 0.125, 0.25, 0.5, 1.0, 2.0, 4.0)
 
 
 def choose_text_blend(
