@@ -8,9 +8,9 @@ for every batch; :meth:`RankingService.process` is those same calls in sequence.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeVar
 
 import numpy as np
 
@@ -25,6 +25,7 @@ from ranker.trending import TrendingCounter
 from streams.wire import Event, now_ms
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 TextEncoderFn = Callable[[Sequence[str]], np.ndarray]
 # A search query pulls the homepage towards its text this much.
@@ -47,6 +48,18 @@ class UserStateStore(Protocol):
     def delete(self, user_id: str) -> None:
         """Forget the user."""
         ...
+
+
+def user_runs(items: Iterable[T], user_of: Callable[[T], str]) -> dict[str, list[T]]:
+    """``items`` grouped by user, each group in arrival order, users in order of first arrival.
+
+    Users' states are independent, so a batch can be applied one user at a
+    time: one state read and one write per user instead of per event.
+    """
+    runs: dict[str, list[T]] = {}
+    for item in items:
+        runs.setdefault(user_of(item), []).append(item)
+    return runs
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,36 +94,71 @@ class RankingService:
     ) -> Received:
         """Apply one event to its user's state and queue the user for ranking.
 
-        A ``forget`` event erases the user everywhere: state, queued ranking,
-        a ranking being computed, and what the side effects published.
         ``position`` is the event's (partition, offset), used to recognise redeliveries.
         """
-        if event.type == "forget":
-            store.delete(event.user_id)
-            pending.discard(event.user_id)
-            await self.pipeline.forget(event.user_id)
-            return "forgotten"
-        state = UserState.decode(store.get(event.user_id))
-        applied = state.apply(
-            event.event_id,
-            event.type,
-            event.item_id,
-            event.ts,
-            history_size=self.history_size,
-            seen_size=self.seen_size,
-            position=position,
-        )
-        # Written for a duplicate too: after a crash the local store can be
-        # ahead of the changelog, and this makes the changelog catch up.
-        store.put(event.user_id, state.encode())
-        if not applied:
-            return "duplicates"
-        if event.item_id is not None:
-            self.trending.add(event.item_id, event.type, event.ts)
-            if self.item_stats is not None and event.type in INTERACTION_WEIGHTS:
-                self.item_stats.add(event.item_id, event.ts)
-        pending.add(event, state)
-        return "applied"
+        counts = await self.receive_run([(event, position)], store, pending)
+        return next(name for name, count in counts.items() if count)
+
+    async def receive_run(
+        self,
+        run: Sequence[tuple[Event, tuple[int, int] | None]],
+        store: UserStateStore,
+        pending: PendingRankings,
+    ) -> dict[Received, int]:
+        """Apply one user's events, in order, with one state read and one write.
+
+        Every event of ``run`` belongs to the same user; each comes with its
+        (partition, offset) or None. A ``forget`` event erases the user
+        everywhere (state, queued ranking, a ranking being computed, what the
+        side effects published); events after it start a fresh state. The
+        user is queued once, for the newest applied event. Returns how many
+        events were applied, duplicates and forgets.
+        """
+        counts: dict[Received, int] = {"applied": 0, "duplicates": 0, "forgotten": 0}
+        if not run:
+            return counts
+        user_id = run[0][0].user_id
+        state: UserState | None = None  # read on first use, after any forget
+        written = False
+        newest: Event | None = None
+        for event, position in run:
+            if event.user_id != user_id:
+                raise ValueError(f"a run mixes users {user_id!r} and {event.user_id!r}")
+            if event.type == "forget":
+                store.delete(user_id)
+                pending.discard(user_id)
+                await self.pipeline.forget(user_id)
+                state, written, newest = UserState(), False, None
+                counts["forgotten"] += 1
+                continue
+            if state is None:
+                state = UserState.decode(store.get(user_id))
+            # Written back for a duplicate too: after a crash the local store
+            # can be ahead of the changelog, and this makes the changelog catch up.
+            written = True
+            applied = state.apply(
+                event.event_id,
+                event.type,
+                event.item_id,
+                event.ts,
+                history_size=self.history_size,
+                seen_size=self.seen_size,
+                position=position,
+            )
+            if not applied:
+                counts["duplicates"] += 1
+                continue
+            counts["applied"] += 1
+            newest = event
+            if event.item_id is not None:
+                self.trending.add(event.item_id, event.type, event.ts)
+                if self.item_stats is not None and event.type in INTERACTION_WEIGHTS:
+                    self.item_stats.add(event.item_id, event.ts)
+        if written and state is not None:
+            store.put(user_id, state.encode())
+        if newest is not None and state is not None:
+            pending.add(newest, state)
+        return counts
 
     def rank(self, requests: Sequence[RankingRequest]) -> list[RankedHomepage]:
         """Rank each (latest event, state) pair in one batched pipeline run (no I/O)."""
@@ -138,12 +186,11 @@ class RankingService:
         pending = PendingRankings(limit=len(events) + 1)
         counts = {"applied": 0, "duplicates": 0}
         forgotten = []
-        for event in events:
-            received = await self.receive(event, store, pending)
-            if received == "forgotten":
-                forgotten.append(event.user_id)
-            else:
-                counts[received] += 1
+        for user_id, run in user_runs(events, lambda event: event.user_id).items():
+            received = await self.receive_run([(e, None) for e in run], store, pending)
+            counts["applied"] += received["applied"]
+            counts["duplicates"] += received["duplicates"]
+            forgotten += [user_id] * received["forgotten"]
         homepages = self.rank(pending.take(len(pending)))
         published = await self.publish(homepages, pending)
         return BatchOutcome(published, counts["applied"], counts["duplicates"], forgotten)

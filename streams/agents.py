@@ -22,10 +22,10 @@ from faust.types import EventT, StreamT
 from indexer.service import IndexingService
 from ranker.pending import PendingRankings
 from ranker.pipeline.side_effects import FilterStatsSideEffect
-from ranker.service import RankingService
+from ranker.service import RankingService, user_runs
 from streams.dead_letter import DeadLetterPublisher
 from streams.index_feed import IndexFeed
-from streams.tables import TableStateStore
+from streams.tables import TableStateStore, writes_for
 from streams.wire import Event, InvalidMessage, Item
 
 log = logging.getLogger(__name__)
@@ -39,8 +39,9 @@ def register_ranking_agents(
     feed: IndexFeed,
     dead_letter: DeadLetterPublisher,
     batch_size: int,
+    batch_within_s: float = 0.005,
 ) -> dict[str, Any]:
-    """Wire the per-event state agent and the batched ranking loop.
+    """Wire the batched state agent and the batched ranking loop.
 
     Where homepages go (rankings, served log) is the service pipeline's side effects.
     """
@@ -54,6 +55,7 @@ def register_ranking_agents(
         "forgotten": 0,
         "rankings": 0,
         "batches": 0,
+        "state_batches": 0,
         "ranking_s": 0.0,
         "lock_wait_s": 0.0,
     }
@@ -63,22 +65,29 @@ def register_ranking_agents(
 
     @app.agent(events_topic, name="homefeed.update-user-state")
     async def update_user_state(stream: StreamT) -> None:  # type: ignore[type-arg]
-        # State is written per event, inside the event's own context, so Faust
-        # files it under the event's partition (table and changelog agree).
-        async for event in stream.events():
-            raw = event.message.value
-            try:
-                user_event = Event.decode(raw)
-            except InvalidMessage as error:
-                await dead_letter.reject(event, str(error))
-                continue
-            key = event.message.key
-            if key is not None and key != user_event.user_id.encode():
-                await dead_letter.reject(event, "message key does not match user_id")
-                continue
+        # A micro-batch of events is applied one user at a time: one state
+        # read, decode, encode and write (one changelog record) per user per
+        # batch instead of per event. Faust acknowledges the batch's offsets
+        # only after this body has run for it, and commits them only after
+        # the producer (changelog included) is flushed; redeliveries after a
+        # crash are recognised by the offsets kept in the state.
+        async for batch in stream.take_events(batch_size, within=batch_within_s):
+            accepted: list[tuple[EventT, Event]] = []
+            for event in batch:
+                user_event = await _decoded(event, dead_letter)
+                if user_event is not None:
+                    accepted.append((event, user_event))
             await pending.has_room.wait()
-            position = (event.message.partition, event.message.offset)
-            stats[await service.receive(user_event, store, pending, position)] += 1
+            for run in user_runs(accepted, lambda pair: pair[1].user_id).values():
+                with writes_for(run[-1][0]):
+                    counts = await service.receive_run(
+                        [(user_event, _position(event)) for event, user_event in run],
+                        store,
+                        pending,
+                    )
+                for name, count in counts.items():
+                    stats[name] += count
+            stats["state_batches"] += 1
 
     @app.task
     async def rank_pending_users() -> None:
@@ -113,6 +122,25 @@ def register_ranking_agents(
             await asyncio.sleep(0)  # let the state agent fill the next batch
 
     return stats
+
+
+async def _decoded(event: EventT, dead_letter: DeadLetterPublisher) -> Event | None:
+    """The user event in ``event``, or None after dead-lettering it with the reason."""
+    try:
+        user_event = Event.decode(event.message.value)
+    except InvalidMessage as error:
+        await dead_letter.reject(event, str(error))
+        return None
+    key = event.message.key
+    if key is not None and key != user_event.user_id.encode():
+        await dead_letter.reject(event, "message key does not match user_id")
+        return None
+    return user_event
+
+
+def _position(event: EventT) -> tuple[int, int]:
+    """(partition, offset): how the state recognises a redelivered event."""
+    return event.message.partition, event.message.offset
 
 
 def register_indexing_agent(

@@ -81,11 +81,16 @@ class Worker:
     stats: dict[str, Any] = field(default_factory=dict)
 
 
+# Micro-batches of records (changelog + rankings) the producer buffer holds
+# before consumption waits for it to drain.
+PRODUCER_BUFFER_BATCHES = 8
+
+
 def create_app(settings: Settings) -> faust.App:
     """A Faust app configured from settings; agents are added by :func:`build_worker`."""
     brokers = [f"kafka://{host}" for host in settings.bootstrap_servers.split(",")]
     (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
-    return faust.App(
+    app = faust.App(
         settings.app_id,
         broker=brokers,
         store=settings.store,
@@ -105,6 +110,12 @@ def create_app(settings: Settings) -> faust.App:
         autodiscover=False,
         topic_allow_declare=True,
     )
+    # Table writes queue their changelog records in Faust's producer buffer,
+    # and past 100 queued records every incoming message waits for 100 to be
+    # sent; one micro-batch (a changelog record per user, a ranking each) is
+    # more than 100. Commits still flush the whole buffer first.
+    app.producer.buffer.max_messages = PRODUCER_BUFFER_BATCHES * settings.batch_size
+    return app
 
 
 def build_worker(settings: Settings, role: Role = "all") -> Worker:
@@ -185,6 +196,7 @@ def build_worker(settings: Settings, role: Role = "all") -> Worker:
             feed,
             dead_letter,
             batch_size=settings.batch_size,
+            batch_within_s=settings.batch_within_s,
         )
         worker.replica, worker.feed, worker.ranking = replica, feed, ranking
         _register_background(app, settings, feed, trending, raw_topic(names.trending))

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import faust
+from faust.streams import _current_event
+from faust.types import EventT
 
 USER_STATE_TABLE = "user-state"
 
@@ -40,3 +46,23 @@ class TableStateStore:
     def delete(self, user_id: str) -> None:
         """Forget the user, locally and in the changelog."""
         self._table.pop(user_id.encode(), None)
+
+
+@contextmanager
+def writes_for(event: EventT) -> Iterator[None]:
+    """Table reads and writes inside go to ``event``'s partition (store and changelog).
+
+    Faust picks a key's partition (its RocksDB file and changelog partition)
+    from the event being iterated, a context variable set only while
+    ``stream.events()`` yields; code handed a batch by ``take_events`` has
+    none, and Faust refuses the write ("Cannot modify table key from outside
+    of stream iteration", faust-streaming issues #300 and #497). Setting it
+    to the user's own event keeps table and changelog on the event's
+    partition, as a per-event write would. (A private Faust name, pinned by
+    the lock; tests/streams exercises it.)
+    """
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)

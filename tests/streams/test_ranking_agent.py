@@ -92,6 +92,39 @@ def test_events_update_state_and_bad_ones_go_to_dead_letter(tmp_path: Path) -> N
     asyncio.run(scenario())
 
 
+def test_a_batch_of_one_users_events_is_applied_in_order_with_one_write(
+    tmp_path: Path,
+) -> None:
+    async def scenario() -> None:
+        app, table, _, rankings, _, stats = build(tmp_path)
+        agent = app.agents["homefeed.update-user-state"]
+        writes: list[bytes] = []
+        original = table.on_key_set
+
+        def counted(key: bytes, value: bytes) -> None:
+            writes.append(key)
+            original(key, value)
+
+        table.on_key_set = counted  # type: ignore[method-assign]
+        async with agent.test_context() as context:
+            # Queued before the agent runs: take_events hands them over as one batch.
+            for n in range(6):
+                await context.put(key=b"u1", value=make_event("u1", f"i{n}").encode())
+            await context.put(key=b"u2", value=make_event("u2", "i1").encode())
+            for _ in range(100):
+                if stats["applied"] == 7:
+                    break
+                await asyncio.sleep(0.01)
+        state = UserState.decode(table[b"u1"])
+        assert [i.item_id for i in state.history] == [f"i{n}" for n in range(6)]
+        assert stats["applied"] == 7
+        # One state write (one changelog record) per user and batch, not per event.
+        assert len(writes) < 7 and set(writes) == {b"u1", b"u2"}
+        assert stats["state_batches"] < 7
+
+    asyncio.run(scenario())
+
+
 def test_forget_event_deletes_state_and_tombstones_the_ranking(tmp_path: Path) -> None:
     async def scenario() -> None:
         app, table, _, rankings, _, _ = build(tmp_path)

@@ -137,3 +137,46 @@ def test_what_filters_removed_is_counted(service: RankingService) -> None:
 def test_the_homepage_names_the_scorer_that_ranked_it(service: RankingService) -> None:
     outcome = process(service, [make_event("u1", "food-1")], DictStore())
     assert outcome.homepages[0].model_version == "dot@test"
+
+
+class CountingStore(DictStore):
+    """Counts reads and writes: what a batch costs the Faust table."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = self.writes = 0
+
+    def get(self, user_id: str) -> bytes | None:
+        self.reads += 1
+        return super().get(user_id)
+
+    def put(self, user_id: str, state: bytes) -> None:
+        self.writes += 1
+        super().put(user_id, state)
+
+
+def test_a_users_burst_costs_one_state_read_and_one_write(service: RankingService) -> None:
+    store = CountingStore()
+    burst = [make_event("u1", f"sports-{n}") for n in range(5)]
+    outcome = process(service, [*burst, make_event("u2", "food-1"), burst[0]], store)
+    assert (store.reads, store.writes) == (2, 2)  # one each per user, not per event
+    assert (outcome.applied, outcome.duplicates) == (6, 1)
+    state = UserState.decode(store.data["u1"])
+    assert [i.item_id for i in state.history] == [f"sports-{n}" for n in range(5)]
+    assert len(outcome.homepages) == 2  # each user ranked once, for their newest event
+    newest = {h.user_id: h.source.event_id for h in outcome.homepages if h.source}
+    assert newest["u1"] == burst[-1].event_id
+
+
+def test_events_after_a_forget_in_the_same_run_start_a_fresh_state(
+    service: RankingService,
+) -> None:
+    store = CountingStore()
+    before = make_event("u1", "sports-1")
+    forget = make_event("u1", None, kind="forget")
+    after = make_event("u1", "food-2")
+    outcome = process(service, [before, forget, after], store)
+    assert outcome.forgotten == ["u1"]
+    state = UserState.decode(store.data["u1"])
+    assert [i.item_id for i in state.history] == ["food-2"]
+    assert state.processed == 1
