@@ -14,9 +14,10 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import faust
+from faust.streams import Stream
 from faust.types import EventT, StreamT
 
 from indexer.service import IndexingService
@@ -71,7 +72,9 @@ def register_ranking_agents(
         # only after this body has run for it, and commits them only after
         # the producer (changelog included) is flushed; redeliveries after a
         # crash are recognised by the offsets kept in the state.
-        async for batch in stream.take_events(batch_size, within=batch_within_s):
+        # take_events is on faust's Stream, not (yet) on its StreamT protocol.
+        events = cast("Stream[Any]", stream)
+        async for batch in events.take_events(batch_size, within=batch_within_s):
             accepted: list[tuple[EventT, Event]] = []
             for event in batch:
                 user_event = await _decoded(event, dead_letter)
@@ -126,8 +129,12 @@ def register_ranking_agents(
 
 async def _decoded(event: EventT, dead_letter: DeadLetterPublisher) -> Event | None:
     """The user event in ``event``, or None after dead-lettering it with the reason."""
+    value = event.message.value
+    if value is None:
+        await dead_letter.reject(event, "message has no value")
+        return None
     try:
-        user_event = Event.decode(event.message.value)
+        user_event = Event.decode(value)
     except InvalidMessage as error:
         await dead_letter.reject(event, str(error))
         return None

@@ -81,11 +81,13 @@ def test_events_update_state_and_bad_ones_go_to_dead_letter(tmp_path: Path) -> N
             await context.put(key=b"u1", value=make_event("u1", "i1").encode())
             await context.put(key=b"u1", value=b"\x93not-an-event")
             await context.put(key=b"u2", value=make_event("u1", "i2").encode())  # wrong key
+            await context.put(key=b"u1", value=None)  # a tombstone: nothing to decode
             await context.put(key=b"u1", value=make_event("u1", "i2").encode())
         assert UserState.decode(table[b"u1"]).processed == 2
         reasons = [DeadLetter.decode(value).reason for _, value in dead.sent]
         assert reasons[0].startswith("not valid msgpack")
         assert reasons[1] == "message key does not match user_id"
+        assert reasons[2] == "message has no value"
         assert DeadLetter.decode(dead.sent[0][1]).original == b"\x93not-an-event"
         assert stats["applied"] == 2
 
