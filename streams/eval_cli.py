@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
+from ranker.model.sequence_variants import VARIANTS
+
 if TYPE_CHECKING:
     from streams.settings import Settings
 
@@ -122,9 +124,9 @@ def cmd_eval_ablation(args: argparse.Namespace, settings: Settings) -> int:
 
     seeds = int_list(args.seeds, "--seeds")
     variants = [v for v in args.variants.split(",") if v]
-    unknown = sorted(set(variants) - {"both", "ids", "text"})
+    unknown = sorted(set(variants) - set(VARIANTS))
     if unknown:
-        usage_error(f"--variants: unknown {', '.join(unknown)} (use both, ids, text)")
+        usage_error(f"--variants: unknown {', '.join(unknown)} (use {', '.join(VARIANTS)})")
     prepared = prepare(args.data, args.protocol)
     eval_set = build_eval_set(
         prepared,

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ranker.model.sequence_variants import VARIANTS
 from streams.eval_cli import cmd_eval, data_facts, usage_error
 from streams.settings import DEFAULT_DATASET
 
@@ -199,9 +200,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     train.add_argument(
         "--variant",
-        choices=("both", "ids", "text"),
+        choices=VARIANTS,
         default="both",
-        help="sequence: item signals (text + id, id only, text only)",
+        help="sequence: item signals (text + id, id only, text only; query: text + id "
+        "with the text term learned in training)",
     )
     train.add_argument(
         "--max-seconds",

@@ -25,7 +25,7 @@ from ranker.training.train import Prepared
 log = logging.getLogger(__name__)
 
 # Report names of the variants.
-ROW_NAMES = {"both": "model", "ids": "id_only", "text": "text_only"}
+ROW_NAMES = {"both": "model", "ids": "id_only", "text": "text_only", "query": "model_text_query"}
 
 
 @dataclass

@@ -61,6 +61,12 @@ class SequenceConfig:
     # Weight of the text-profile cosine beside ``user · item`` (0: none); set
     # from validation at the end of training.
     text_blend: float = 0.0
+    # Learn the text term in training instead of only blending it afterwards:
+    # the user's query in the 384-d text space is their text profile plus a
+    # learned map of the user vector (zero at the start, so training begins
+    # from the zero-shot cosine), weighted by a learned scalar. The 64-d item
+    # vectors cannot tell apart near-identical titles; the text space can.
+    text_query: bool = False
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready form."""
@@ -72,12 +78,29 @@ class SequenceConfig:
         # Artifacts saved before the missing-id row existed have none.
         return cls(**{"missing_id_row": False, **values})  # type: ignore[arg-type]
 
+    @property
+    def learns_text_term(self) -> bool:
+        """Whether training learns the text-space query and its weight."""
+        return self.text_query and self.use_text
+
 
 def gap_buckets(gaps_s: torch.Tensor, buckets: int) -> torch.Tensor:
     """Log2 buckets of the seconds since the previous interaction (0 = first or same second)."""
     return torch.clamp(
         torch.log2(gaps_s.float().clamp(min=1.0)).floor().long() + 1, 0, buckets - 1
     ) * (gaps_s > 0)
+
+
+def prefix_text_profiles(text_vectors: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
+    """Unit text profile ``(B, L, T)`` of every prefix of the histories ``(B, L, T)``.
+
+    Position ``p`` pools positions ``0..p`` only: in training each position
+    predicts the next item from what came before it, never after.
+    """
+    table = torch.tensor(TEXT_PROFILE_WEIGHTS, dtype=text_vectors.dtype, device=types.device)
+    weights = table[types.clamp(0, len(TEXT_PROFILE_WEIGHTS) - 1)]
+    pooled = torch.cumsum(text_vectors * weights[..., None], dim=1)
+    return nn.functional.normalize(pooled, dim=-1)
 
 
 def text_profile(text_vectors: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
@@ -206,6 +229,19 @@ class SequenceModel(nn.Module):
             nn.init.normal_(table.weight, std=0.02)
         with torch.no_grad():
             self.types.weight[0].zero_()
+        self.text_query: nn.Linear | None = None
+        self.text_weight: nn.Parameter | None = None
+        if config.learns_text_term:
+            self.text_query = nn.Linear(config.dim, config.text_dim)
+            nn.init.zeros_(self.text_query.weight)
+            nn.init.zeros_(self.text_query.bias)
+            self.text_weight = nn.Parameter(torch.tensor(1.0))
+
+    def text_queries(self, hidden: torch.Tensor, profiles: torch.Tensor) -> torch.Tensor:
+        """Users' queries in the text space: the profile, plus the learned map if any."""
+        if self.text_query is None:
+            return profiles
+        return profiles + self.text_query(hidden)
 
     def encode(
         self,

@@ -70,7 +70,8 @@ class LiveSequenceModel:
         self.model_dim = config.dim
         self.text_blend = config.text_blend
         # With a text blend the index holds [item vector, blend · text vector]
-        # and users are [user vector, text profile]: one inner product is the
+        # and users are [user vector, text query] (the text profile, plus the
+        # learned map where the model has one): one inner product is the
         # model's whole score.
         self.dim = config.dim + (config.text_dim if self.text_blend else 0)
         self.max_length = config.max_length
@@ -166,7 +167,7 @@ class LiveSequenceModel:
             if self.text_blend:
                 # The stored text part is blend · text; the profile is unit length anyway.
                 profile = text_profile(inputs[..., self.model_dim :], types)
-                hidden = torch.cat([hidden, profile], dim=1)
+                hidden = torch.cat([hidden, self._model.text_queries(hidden, profile)], dim=1)
         return UserBatch(positions, hidden.numpy())
 
 

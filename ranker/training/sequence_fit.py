@@ -19,6 +19,7 @@ import torch
 
 from ranker.model.sequence import SequenceConfig, SequenceModel
 from ranker.model.sequence_input import Timeline
+from ranker.model.sequence_variants import VARIANTS
 from ranker.training.data import TRAIN, VAL
 from ranker.training.sequence_batches import history_from_eval
 from ranker.training.sequence_train import (
@@ -29,8 +30,6 @@ from ranker.training.sequence_train import (
 from ranker.training.train import Prepared
 
 log = logging.getLogger(__name__)
-
-VARIANTS = ("both", "ids", "text")  # item signals: text + id, id only, text only
 
 
 @dataclass(frozen=True)
@@ -141,7 +140,12 @@ def variant_config(variant: str, **shape: object) -> SequenceConfig:
     """The model config of one ablation variant (``both``, ``ids`` or ``text``)."""
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
-    return SequenceConfig(use_text=variant != "ids", use_ids=variant != "text", **shape)  # type: ignore[arg-type]
+    return SequenceConfig(
+        use_text=variant != "ids",
+        use_ids=variant != "text",
+        text_query=variant == "query",
+        **shape,  # type: ignore[arg-type]
+    )
 
 
 def train_and_save(

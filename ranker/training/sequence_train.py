@@ -20,7 +20,7 @@ import torch
 
 from indexer.encoder import cpu_supports_bf16
 from ranker.eval.metrics import target_ranks
-from ranker.model.sequence import PAD, SequenceConfig, SequenceModel
+from ranker.model.sequence import PAD, SequenceConfig, SequenceModel, prefix_text_profiles
 from ranker.model.sequence_input import History, Timeline, history_tensors
 from ranker.training.catalog_softmax import catalog_cross_entropy
 from ranker.training.sequence_batches import training_windows
@@ -115,6 +115,15 @@ def window_loss(
     repeat = (earlier == targets[..., None]).any(-1)
     real = (targets != PAD) & ~repeat
     hidden, targets = hidden[real], targets[real]
+    frozen = 0
+    if model.text_weight is not None:
+        # The learned text term rides in the same product: users
+        # [h, w · query], items [item vector, frozen text vector].
+        profiles = prefix_text_profiles(model.items.text[inputs], types[:, :-1])[real]
+        queries = model.text_queries(hidden, profiles)
+        hidden = torch.cat([hidden, model.text_weight * queries.to(hidden.dtype)], dim=1)
+        item_vectors = torch.cat([item_vectors, model.items.text.to(item_vectors.dtype)], dim=1)
+        frozen = model.items.text.shape[1]
     if negatives is not None:
         positive = (hidden * item_vectors[targets]).sum(-1, keepdim=True)
         sampled = hidden @ item_vectors[negatives].T
@@ -134,6 +143,7 @@ def window_loss(
         masked,
         excluded=unseen_items(model),
         low_precision=low_precision,
+        frozen_columns=frozen,
     )
 
 
@@ -174,28 +184,37 @@ def token_batches(
 
 @torch.inference_mode()
 def catalog_scores(
-    model: SequenceModel, history: History, batch_size: int = 256, *, part: str = "all"
+    model: SequenceModel,
+    history: History,
+    batch_size: int = 256,
+    *,
+    part: str = "all",
+    text_weight: float | None = None,
 ) -> np.ndarray:
     """``(B, items)`` scores of every catalog item (row 0 dropped) for each history.
 
     ``part``: ``all`` (what the model ranks by), ``model`` (``user · item``
-    only) or ``text`` (the text-profile cosine only, unweighted).
+    only) or ``text`` (the text term only, unweighted: the text-profile cosine,
+    or with a learned text query, ``query · text vector``). ``text_weight``
+    replaces the configured blend weight (training validates with the weight
+    it is learning).
     """
     model.eval()
     item_vectors = model.items()
     texts = model.items.text[1:]
-    blend = model.config.text_blend
+    blend = model.config.text_blend if text_weight is None else text_weight
     out = np.empty((len(history), model.config.items), dtype=np.float32)
     for start in range(0, len(history), batch_size):
         rows = np.arange(start, min(start + batch_size, len(history)))
         sequence, gaps, types = history_tensors(history.take(rows), model.config.max_length)
         scores = torch.zeros(len(rows), model.config.items)
+        users = model.user_vectors(sequence, gaps, types, item_vectors)
         if part in ("all", "model"):
-            users = model.user_vectors(sequence, gaps, types, item_vectors)
             scores += users @ item_vectors[1:].T
         if part == "text" or (part == "all" and blend):
             weight = 1.0 if part == "text" else blend
-            scores += weight * (model.text_profiles(sequence, types) @ texts.T)
+            queries = model.text_queries(users, model.text_profiles(sequence, types))
+            scores += weight * (queries @ texts.T)
         out[rows] = scores.numpy()
     return out
 
@@ -229,11 +248,12 @@ def choose_text_blend(
     model_part = catalog_scores(model, val_history, part="model")
     text_part = catalog_scores(model, val_history, part="text")
     unit = float(model_part.std()) / max(float(text_part.std()), 1e-9)
+    weights = [relative * unit for relative in TEXT_BLEND_GRID]
+    if model.text_weight is not None:
+        weights.append(float(model.text_weight.detach()))  # the weight training learned
     tried = {
-        relative * unit: full_ndcg10(
-            model_part + relative * unit * text_part, val_seen, val_targets
-        )
-        for relative in TEXT_BLEND_GRID
+        weight: full_ndcg10(model_part + weight * text_part, val_seen, val_targets)
+        for weight in weights
     }
     best = max(tried, key=lambda weight: (tried[weight], -weight))
     model.config = replace(model.config, text_blend=float(best))
@@ -304,7 +324,10 @@ def train_sequence_model(
         out_of_time = elapsed > config.max_seconds
         if epoch % config.eval_every and not out_of_time:
             continue
-        ndcg = full_ndcg10(catalog_scores(model, val_history), val_seen, val_targets)
+        learned = None if model.text_weight is None else float(model.text_weight.detach())
+        ndcg = full_ndcg10(
+            catalog_scores(model, val_history, text_weight=learned), val_seen, val_targets
+        )
         report.val_ndcg10.append(ndcg)
         log.info(
             "epoch %d: loss %.4f, val nDCG@10 %.4f (%.0fs)",

@@ -14,11 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from indexer.datasets import load_movielens_items
 from indexer.encoder import TextEncoder
 from indexer.index import ItemIndex
 from indexer.replica import IndexReplica
+from ranker.model.sequence import SequenceModel
 from ranker.model.sequence_artifact import (
     SequenceArtifact,
     load_sequence_artifact,
@@ -187,12 +189,24 @@ def test_without_a_model_or_a_known_history_the_wrapped_scorer_ranks(
     assert version.startswith("dot@")
 
 
+def with_learned_text_query(model: SequenceModel) -> SequenceModel:
+    """``model`` plus a (random, non-zero) learned text-space query."""
+    learned = SequenceModel(replace(model.config, text_query=True))
+    learned.load_state_dict(model.state_dict(), strict=False)
+    assert learned.text_query is not None
+    torch.nn.init.normal_(learned.text_query.weight, std=0.1)
+    return learned.eval()
+
+
+@pytest.mark.parametrize("text_query", [False, True], ids=["profile", "learned-query"])
 def test_with_a_text_blend_live_scores_are_the_offline_scores(
-    artifact: SequenceArtifact,
+    artifact: SequenceArtifact, text_query: bool
 ) -> None:
-    # [item vector, blend · text] · [user vector, text profile] must be exactly
+    # [item vector, blend · text] · [user vector, text query] must be exactly
     # what evaluation ranks by, or the served model is not the measured one.
     model = copy.deepcopy(artifact.model)
+    if text_query:
+        model = with_learned_text_query(model)
     model.config = replace(model.config, text_blend=2.5)
     live = LiveSequenceModel(replace(artifact, model=model))
     texts = model.items.text[1:].numpy()

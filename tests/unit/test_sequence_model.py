@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from ranker.model.sequence import PAD, SequenceConfig, SequenceModel
+from ranker.model.sequence import (
+    PAD,
+    SequenceConfig,
+    SequenceModel,
+    prefix_text_profiles,
+    text_profile,
+)
 from ranker.model.sequence_artifact import load_sequence_artifact, save_sequence_artifact
 from ranker.model.sequence_input import SEQUENCE_EVENT_TYPES, History, Timeline, history_tensors
 from ranker.training.data import EVENT_TYPES, HIDDEN, TEST, TRAIN, VAL
@@ -107,6 +113,41 @@ def test_the_loss_never_ranks_an_item_the_user_already_saw() -> None:
             float(torch.logsumexp(logits[position, allowed], 0) - logits[position, target])
         )
     assert loss == pytest.approx(float(np.mean(expected)), rel=1e-5)
+
+
+def test_the_learned_text_term_reads_only_what_came_before_each_position() -> None:
+    # Each training position's text query pools the prefix up to it: a later
+    # item's text must not reach an earlier position's profile.
+    torch.manual_seed(0)
+    texts = torch.nn.functional.normalize(torch.randn(6, 384), dim=1)
+    windows = torch.tensor([[1, 2, 3, 4]])
+    types = torch.ones_like(windows)
+    prefix = prefix_text_profiles(texts[windows], types)
+    # The newest position's profile is the whole history's (what serving uses).
+    torch.testing.assert_close(prefix[:, -1], text_profile(texts[windows], types))
+    changed = texts.clone()
+    changed[windows[0, 2]] = -changed[windows[0, 2]]
+    later = prefix_text_profiles(changed[windows], types)
+    torch.testing.assert_close(later[:, :2], prefix[:, :2])
+    assert not torch.allclose(later[:, 2], prefix[:, 2])
+
+
+def test_the_learned_text_term_starts_at_the_profile_cosine_and_trains() -> None:
+    torch.manual_seed(0)
+    model = SequenceModel(SequenceConfig(items=6, dim=8, max_length=4, text_query=True))
+    model.items.set_items(
+        torch.nn.functional.normalize(torch.randn(6, 384), dim=1), torch.ones(6, dtype=torch.bool)
+    )
+    windows = torch.tensor([[1, 2, 3, 4, 5]])
+    gaps, types = torch.zeros_like(windows), torch.ones_like(windows)
+    hidden = torch.randn(2, 8)
+    profiles = torch.nn.functional.normalize(torch.randn(2, 384), dim=1)
+    torch.testing.assert_close(model.text_queries(hidden, profiles), profiles)
+    window_loss(model, windows, gaps, types, None).backward()
+    assert model.text_weight is not None and model.text_weight.grad is not None
+    assert float(model.text_weight.grad.abs()) > 0
+    assert model.text_query is not None and model.text_query.weight.grad is not None
+    assert float(model.text_query.weight.grad.abs().sum()) > 0
 
 
 def test_items_no_training_sequence_holds_are_left_out_of_the_training_softmax() -> None:
