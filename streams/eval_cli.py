@@ -113,6 +113,14 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def check_dropouts(args: argparse.Namespace) -> None:
+    """One line and status 2 for a dropout outside [0, 1)."""
+    for flag in ("dropout", "id_dropout"):
+        value = getattr(args, flag, None)
+        if value is not None and not 0.0 <= value < 1.0:
+            usage_error(f"--{flag.replace('_', '-')}: must be in [0, 1), got {value}")
+
+
 def cmd_eval_ablation(args: argparse.Namespace, settings: Settings) -> int:
     """Train the sequence model's variants per seed; report them beside the baselines."""
     from ranker.eval.ablation import run_ablation, spread_table
@@ -122,6 +130,7 @@ def cmd_eval_ablation(args: argparse.Namespace, settings: Settings) -> int:
     from ranker.training.sequence_train import SequenceTrainConfig
     from ranker.training.train import prepare
 
+    check_dropouts(args)
     seeds = int_list(args.seeds, "--seeds")
     variants = [v for v in args.variants.split(",") if v]
     unknown = sorted(set(variants) - set(VARIANTS))
@@ -148,13 +157,18 @@ def cmd_eval_ablation(args: argparse.Namespace, settings: Settings) -> int:
         cache_dir=settings.data_dir / "cache",
     ).items():
         means[name] = evaluate_ranker(ranker, eval_set, k=10, progress=False).metrics
-    config = SequenceTrainConfig(protocol=args.protocol, max_seconds=args.max_seconds)
+    config = SequenceTrainConfig(
+        protocol=args.protocol,
+        max_seconds=args.max_seconds,
+        **({"id_dropout": args.id_dropout} if args.id_dropout is not None else {}),
+    )
     runs = run_ablation(
         prepared,
         eval_set,
         variants=variants,
         seeds=seeds,
         train_config=config,
+        dropout=args.dropout,
         cache_dir=settings.data_dir / "cache",
         device=args.device or settings.device,
         progress=True,
@@ -171,7 +185,11 @@ def cmd_eval_ablation(args: argparse.Namespace, settings: Settings) -> int:
         "text_blends": {name: r.text_blends for name, r in runs.items() if r.text_blends},
         "split": {**prepared.split.describe(), "test_moments": len(eval_set)},
         "data": {"folder": str(args.data), **data_facts(prepared)},
-        "train": {"max_seconds": args.max_seconds},
+        "train": {
+            "max_seconds": args.max_seconds,
+            "id_dropout": config.id_dropout,
+            "dropout": args.dropout,
+        },
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ranker.model.sequence_variants import VARIANTS
-from streams.eval_cli import cmd_eval, data_facts, usage_error
+from streams.eval_cli import check_dropouts, cmd_eval, data_facts, usage_error
 from streams.settings import DEFAULT_DATASET
 
 if TYPE_CHECKING:
@@ -103,6 +103,7 @@ def cmd_train_sequence(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.from_served:
         usage_error("--from-served trains the click model: add --kind click")
+    check_dropouts(args)
     prepared = prepare(args.data, args.protocol)
     config = SequenceTrainConfig(
         protocol=args.protocol,
@@ -110,11 +111,13 @@ def cmd_train_sequence(args: argparse.Namespace, settings: Settings) -> int:
         max_seconds=args.max_seconds,
         threads=args.threads,
         **({"batch_size": args.batch_size} if args.batch_size else {}),
+        **({"id_dropout": args.id_dropout} if args.id_dropout is not None else {}),
     )
     version, report = train_and_save(
         prepared,
         args.out,
         variant=args.variant,
+        dropout=args.dropout,
         train_config=config,
         cache_dir=settings.data_dir / "cache",
         data_facts={"folder": str(args.data), **data_facts(prepared)},
@@ -212,6 +215,18 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help="sequence: training time budget (early stopping may end it sooner)",
     )
     train.add_argument(
+        "--dropout",
+        type=float,
+        default=None,
+        help="sequence: dropout in the Transformer (default: the model's, 0.2)",
+    )
+    train.add_argument(
+        "--id-dropout",
+        type=float,
+        default=None,
+        help="sequence: share of item-id rows dropped per training step (default 0.1)",
+    )
+    train.add_argument(
         "--warmup-passes",
         type=int,
         default=3,
@@ -274,6 +289,18 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         type=float,
         default=480.0,
         help="--ablation: training budget per variant and seed",
+    )
+    evaluate.add_argument(
+        "--dropout",
+        type=float,
+        default=None,
+        help="sequence: dropout in the Transformer (default: the model's, 0.2)",
+    )
+    evaluate.add_argument(
+        "--id-dropout",
+        type=float,
+        default=None,
+        help="sequence: share of item-id rows dropped per training step (default 0.1)",
     )
     evaluate.add_argument(
         "--replay",

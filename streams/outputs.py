@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import faust
 
 from ranker.pipeline.stages import RankedHomepage
-from streams.wire import RankedItem, Ranking, Served, ServedItem
+from streams.wire import RankedItem, Ranking, Served, ServedItem, encode_served_batch
+
+# Homepages per served-log record: 128 homepages × 20 slots × ~20 float32
+# features is ~200 kB, a fifth of Kafka's default message limit.
+SERVED_RECORD_HOMEPAGES = 128
 
 
 class Output(Protocol):
@@ -92,15 +97,19 @@ class RankingsTopicOutput:
 
 
 class ServedTopicOutput:
-    """Homepages as impression-log entries keyed by user."""
+    """Homepages as impression-log records: one compact record per ranking batch.
+
+    Keyed by nothing: a reader takes the whole topic, and a batch holds many
+    users. Batches over ``SERVED_RECORD_HOMEPAGES`` are split, so a record
+    stays well under Kafka's 1 MB default message size.
+    """
 
     def __init__(self, topic: Output) -> None:
         self._topic = topic
 
-    async def publish(self, homepage: RankedHomepage) -> None:
-        """Send the impression log entry."""
-        message = served_message(homepage).encode()
-        await self._topic.send(key=homepage.user_id.encode(), value=message)
-
-    async def retract(self, user_id: str) -> None:
-        """Nothing: the impression log is history, kept for its retention."""
+    async def log(self, homepages: Sequence[RankedHomepage]) -> None:
+        """Send the batch's impression-log entries."""
+        for start in range(0, len(homepages), SERVED_RECORD_HOMEPAGES):
+            part = homepages[start : start + SERVED_RECORD_HOMEPAGES]
+            record = encode_served_batch([served_message(homepage) for homepage in part])
+            await self._topic.send(key=None, value=record)

@@ -7,7 +7,7 @@ import time
 
 from kafka import KafkaConsumer, TopicPartition
 
-from streams.wire import InvalidMessage, Served
+from streams.wire import InvalidMessage, Served, decode_served
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +32,8 @@ def read_served(bootstrap_servers: str, topic: str, timeout_s: float = 120.0) ->
                     if record.value is None:
                         continue
                     try:
-                        served.append(Served.decode(record.value))
-                    except (InvalidMessage, KeyError, TypeError):
+                        served.extend(decode_served(record.value))
+                    except (InvalidMessage, KeyError, TypeError, ValueError, IndexError):
                         log.warning("skipping an unreadable served record at %d", record.offset)
     finally:
         consumer.close()

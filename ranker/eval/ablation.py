@@ -53,6 +53,7 @@ def run_ablation(
     variants: list[str],
     seeds: list[int],
     train_config: SequenceTrainConfig,
+    dropout: float | None = None,
     cache_dir: Path | None,
     device: str = "auto",
     progress: bool = False,
@@ -65,7 +66,10 @@ def run_ablation(
         for seed in seeds:
             started = time.perf_counter()
             config = variant_config(
-                variant, items=len(prepared.catalog), text_dim=int(vectors.vectors.shape[1])
+                variant,
+                items=len(prepared.catalog),
+                text_dim=int(vectors.vectors.shape[1]),
+                **({"dropout": dropout} if dropout is not None else {}),
             )
             model, report = fit_sequence_model(
                 prepared, vectors, config, replace(train_config, seed=seed), progress=progress

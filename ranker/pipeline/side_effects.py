@@ -33,6 +33,14 @@ class HomepageOutput(Protocol):
         ...
 
 
+class HomepageLog(Protocol):
+    """Where the impression log goes: a whole batch of homepages at once."""
+
+    async def log(self, homepages: Sequence[RankedHomepage]) -> None:
+        """Record every homepage (one record per batch on Kafka)."""
+        ...
+
+
 class DiscardOutput:
     """An output that keeps nothing: for pipelines that only rank."""
 
@@ -41,6 +49,9 @@ class DiscardOutput:
 
     async def retract(self, user_id: str) -> None:
         """Nothing to withdraw."""
+
+    async def log(self, homepages: Sequence[RankedHomepage]) -> None:
+        """Drop the homepages."""
 
 
 class PublishRankingSideEffect:
@@ -66,13 +77,13 @@ class ServedLogSideEffect:
 
     name = "served_log"
 
-    def __init__(self, output: HomepageOutput) -> None:
+    def __init__(self, output: HomepageLog) -> None:
         self._output = output
 
     async def apply(self, homepages: Sequence[RankedHomepage]) -> None:
-        """Log every homepage."""
-        for homepage in homepages:
-            await self._output.publish(homepage)
+        """Log the batch's homepages together."""
+        if homepages:
+            await self._output.log(homepages)
 
     async def forget(self, user_id: str) -> None:
         """Keep the log: what was shown stays history until the topic's retention ends."""

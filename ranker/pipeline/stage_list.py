@@ -44,6 +44,7 @@ from ranker.pipeline.sequence_stages import (
 from ranker.pipeline.side_effects import (
     DiscardOutput,
     FilterStatsSideEffect,
+    HomepageLog,
     HomepageOutput,
     PublishRankingSideEffect,
     ServedLogSideEffect,
@@ -64,7 +65,7 @@ def build_pipeline(
     exploration_share: float = 0.1,
     scorer: Scorer | None = None,
     rankings: HomepageOutput | None = None,
-    served_log: HomepageOutput | None = None,
+    served_log: HomepageLog | None = None,
     sequence: SequenceServing | None = None,
 ) -> RankingPipeline:
     """The production pipeline, stage by stage (outputs left out: rank only).

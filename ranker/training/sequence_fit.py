@@ -153,6 +153,7 @@ def train_and_save(
     out_dir: Path,
     *,
     variant: str = "both",
+    dropout: float | None = None,
     train_config: SequenceTrainConfig,
     cache_dir: Path | None,
     data_facts: dict[str, object],
@@ -166,7 +167,10 @@ def train_and_save(
 
     vectors = text_vectors(list(prepared.catalog.texts), cache_dir, device)
     model_config = variant_config(
-        variant, items=len(prepared.catalog), text_dim=int(vectors.vectors.shape[1])
+        variant,
+        items=len(prepared.catalog),
+        text_dim=int(vectors.vectors.shape[1]),
+        **({"dropout": dropout} if dropout is not None else {}),
     )
     model, report = fit_sequence_model(
         prepared, vectors, model_config, train_config, progress=progress

@@ -26,6 +26,8 @@ from streams.wire.outputs import (
     Served,
     ServedItem,
     TrendingList,
+    decode_served,
+    encode_served_batch,
 )
 
 __all__ = [
@@ -45,6 +47,8 @@ __all__ = [
     "Served",
     "ServedItem",
     "TrendingList",
+    "decode_served",
+    "encode_served_batch",
     "new_event_id",
     "now_ms",
 ]

@@ -164,7 +164,7 @@ def test_changed_item_is_re_encoded_and_deleted_item_disappears(live: LiveEnv) -
 
 
 def test_every_published_homepage_is_logged_as_served(live: LiveEnv) -> None:
-    from streams.wire import Served
+    from streams.wire import Served, decode_served
 
     clicks = [
         make_event("logged", item.item_id, ts=1_700_000_400_000 + n)
@@ -172,23 +172,23 @@ def test_every_published_homepage_is_logged_as_served(live: LiveEnv) -> None:
     ]
     send_events(live, clicks)
     ranking = wait_for_ranking(live, "logged", clicks[-1].event_id)
+
+    def logged(records: list[tuple[bytes | None, bytes | None]]) -> list[Served]:
+        # Batches of many users' entries, keyed by nothing.
+        return [
+            entry
+            for _, value in records
+            if value
+            for entry in decode_served(value)
+            if entry.user_id == "logged" and entry.source_event_id == clicks[-1].event_id
+        ]
+
     reader = TopicReader(live.settings.bootstrap_servers, live.topics.served)
     try:
-        records = reader.read_until(
-            lambda recs: any(
-                k == b"logged" and Served.decode(v).source_event_id == clicks[-1].event_id
-                for k, v in recs
-                if v
-            ),
-            30,
-        )
+        records = reader.read_until(lambda recs: bool(logged(recs)), 30)
     finally:
         reader.close()
-    served = next(
-        Served.decode(v)
-        for k, v in records
-        if k == b"logged" and v and Served.decode(v).source_event_id == clicks[-1].event_id
-    )
+    served = logged(records)[0]
     assert [i.item_id for i in served.items] == [i.item_id for i in ranking.items]
     assert [i.position for i in served.items] == list(range(len(ranking.items)))
     assert served.model_version == ranking.model_version

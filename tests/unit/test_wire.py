@@ -11,6 +11,10 @@ from streams.wire import (
     ItemVector,
     RankedItem,
     Ranking,
+    Served,
+    ServedItem,
+    decode_served,
+    encode_served_batch,
 )
 
 
@@ -94,3 +98,55 @@ def test_ranking_round_trip() -> None:
 def test_dead_letter_keeps_original_bytes() -> None:
     letter = DeadLetter("homefeed.events", "bad", b"\x00\x01", b"u1", 3, 17)
     assert DeadLetter.decode(letter.encode()) == letter
+
+
+def served_entries(users: int, slots: int) -> list[Served]:
+    rng = np.random.default_rng(0)
+    features = ("similarity", "popularity", "trending", "recency")
+    return [
+        Served(
+            f"user-{u}",
+            [
+                ServedItem(
+                    f"item-{u}-{n}",
+                    n,
+                    float(np.float32(rng.random())),
+                    float(np.float32(rng.random())),
+                    "ann" if n % 3 else "trending",
+                    "because you watched" if n % 2 else "",
+                    # Slots differ in which features they have.
+                    {name: float(np.float32(rng.random())) for name in features[: 2 + n % 3]},
+                )
+                for n in range(slots)
+            ],
+            "seq-abc" if u % 2 else "dot@v1",
+            1_700_000_000_000 + u,
+            f"event-{u}" if u else None,
+            1_700_000_000_000 if u else None,
+        )
+        for u in range(users)
+    ]
+
+
+def test_a_served_batch_round_trips_every_entry() -> None:
+    entries = served_entries(users=5, slots=7)
+    assert decode_served(encode_served_batch(entries)) == entries
+    assert decode_served(encode_served_batch([])) == []
+
+
+def test_single_served_records_written_before_batches_still_decode() -> None:
+    entry = served_entries(users=1, slots=3)[0]
+    assert decode_served(entry.encode()) == [entry]
+
+
+def test_a_served_batch_is_a_fraction_of_its_single_records() -> None:
+    entries = served_entries(users=128, slots=20)
+    singles = sum(len(entry.encode()) for entry in entries)
+    assert len(encode_served_batch(entries)) < 0.5 * singles
+
+
+def test_a_served_batch_whose_arrays_disagree_is_refused() -> None:
+    payload = msgpack.unpackb(encode_served_batch(served_entries(users=2, slots=3)))
+    payload["lengths"] = [3, 2]
+    with pytest.raises((InvalidMessage, ValueError)):
+        decode_served(msgpack.packb(payload))
