@@ -218,7 +218,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--dropout",
         type=float,
         default=None,
-        help="sequence: dropout in the Transformer (default: the model's, 0.2)",
+        help="sequence: dropout in the Transformer (default: 0.5 where the median "
+        "user has under 20 training interactions, else 0.2)",
     )
     train.add_argument(
         "--id-dropout",
@@ -294,7 +295,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--dropout",
         type=float,
         default=None,
-        help="sequence: dropout in the Transformer (default: the model's, 0.2)",
+        help="sequence: dropout in the Transformer (default: 0.5 where the median "
+        "user has under 20 training interactions, else 0.2)",
     )
     evaluate.add_argument(
         "--id-dropout",

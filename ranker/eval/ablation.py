@@ -18,7 +18,13 @@ import numpy as np
 
 from ranker.eval.evaluate import METRIC_NAMES, EvalSet, evaluate_ranker
 from ranker.eval.sequence_ranker import SequenceRanker
-from ranker.training.sequence_fit import fit_sequence_model, text_vectors, variant_config
+from ranker.training.sequence_fit import (
+    default_dropout,
+    fit_sequence_model,
+    text_vectors,
+    training_timelines,
+    variant_config,
+)
 from ranker.training.sequence_train import SequenceTrainConfig
 from ranker.training.train import Prepared
 
@@ -61,6 +67,7 @@ def run_ablation(
     """Train and evaluate every variant for every seed; keyed by report row name."""
     vectors = text_vectors(list(prepared.catalog.texts), cache_dir, device)
     results: dict[str, VariantRuns] = {}
+    chosen_dropout = default_dropout(training_timelines(prepared)) if dropout is None else dropout
     for variant in variants:
         runs = results.setdefault(ROW_NAMES[variant], VariantRuns())
         for seed in seeds:
@@ -69,7 +76,7 @@ def run_ablation(
                 variant,
                 items=len(prepared.catalog),
                 text_dim=int(vectors.vectors.shape[1]),
-                **({"dropout": dropout} if dropout is not None else {}),
+                dropout=chosen_dropout,
             )
             model, report = fit_sequence_model(
                 prepared, vectors, config, replace(train_config, seed=seed), progress=progress

@@ -19,7 +19,12 @@ from ranker.model.sequence_input import SEQUENCE_EVENT_TYPES, History, Timeline,
 from ranker.training.data import EVENT_TYPES, HIDDEN, TEST, TRAIN, VAL
 from ranker.training.item_texts import leak_free_texts
 from ranker.training.sequence_batches import training_windows
-from ranker.training.sequence_fit import training_timelines
+from ranker.training.sequence_fit import (
+    DENSE_DROPOUT,
+    SPARSE_DROPOUT,
+    default_dropout,
+    training_timelines,
+)
 from ranker.training.sequence_train import (
     FULL_SOFTMAX_ITEMS,
     SAMPLED_NEGATIVES,
@@ -410,3 +415,17 @@ def test_the_default_softmax_is_full_for_catalogs_up_to_20k_items_and_sampled_ab
     assert negatives_for(default, FULL_SOFTMAX_ITEMS + 1) == SAMPLED_NEGATIVES
     assert negatives_for(512, 10_000) == 512
     assert negatives_for(50_000, 10_000) == 0  # more than the catalog: all of it
+
+
+def test_short_training_sequences_get_the_sparse_dropout_and_training_saves_it(
+    workspace: Path, trained: Path
+) -> None:
+    def timelines(*lengths: int) -> list[Timeline]:
+        return [Timeline(np.arange(n), np.arange(n), np.zeros(n, dtype=np.int8)) for n in lengths]
+
+    assert default_dropout(timelines(3, 4, 5, 200)) == SPARSE_DROPOUT  # median 4.5
+    assert default_dropout(timelines(40, 70, 90)) == DENSE_DROPOUT
+    assert default_dropout([]) == DENSE_DROPOUT
+    saved = json.loads((trained / "config.json").read_text())["model"]["dropout"]
+    prepared = prepare(workspace / "ml", "leave-last-out")
+    assert saved == default_dropout(training_timelines(prepared))
