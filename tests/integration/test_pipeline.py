@@ -193,3 +193,8 @@ def test_every_published_homepage_is_logged_as_served(live: LiveEnv) -> None:
     assert [i.position for i in served.items] == list(range(len(ranking.items)))
     assert served.model_version == ranking.model_version
     assert {i.source for i in served.items} <= {"ann", "trending"}
+    # What `homefeed train --from-served` reads: the same entry, from the batches.
+    from streams.served_log import read_served
+
+    everything = read_served(live.settings.bootstrap_servers, live.topics.served, timeout_s=30)
+    assert served in everything
