@@ -170,6 +170,23 @@ def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def add_dropout_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--dropout`` and ``--id-dropout``, shared by ``train`` and ``eval --ablation``."""
+    parser.add_argument(
+        "--dropout",
+        type=float,
+        default=None,
+        help="sequence: dropout in the Transformer (default: 0.5 where the median "
+        "user has under 20 training interactions, else 0.2)",
+    )
+    parser.add_argument(
+        "--id-dropout",
+        type=float,
+        default=None,
+        help="sequence: share of item-id rows dropped per training step (default 0.1)",
+    )
+
+
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     """Register ``train``, ``eval`` and ``recommend``."""
 
@@ -214,19 +231,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         default=480.0,
         help="sequence: training time budget (early stopping may end it sooner)",
     )
-    train.add_argument(
-        "--dropout",
-        type=float,
-        default=None,
-        help="sequence: dropout in the Transformer (default: 0.5 where the median "
-        "user has under 20 training interactions, else 0.2)",
-    )
-    train.add_argument(
-        "--id-dropout",
-        type=float,
-        default=None,
-        help="sequence: share of item-id rows dropped per training step (default 0.1)",
-    )
+    add_dropout_arguments(train)
     train.add_argument(
         "--warmup-passes",
         type=int,
@@ -291,19 +296,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         default=480.0,
         help="--ablation: training budget per variant and seed",
     )
-    evaluate.add_argument(
-        "--dropout",
-        type=float,
-        default=None,
-        help="sequence: dropout in the Transformer (default: 0.5 where the median "
-        "user has under 20 training interactions, else 0.2)",
-    )
-    evaluate.add_argument(
-        "--id-dropout",
-        type=float,
-        default=None,
-        help="sequence: share of item-id rows dropped per training step (default 0.1)",
-    )
+    add_dropout_arguments(evaluate)
     evaluate.add_argument(
         "--replay",
         action="store_true",

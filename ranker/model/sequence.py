@@ -91,15 +91,19 @@ def gap_buckets(gaps_s: torch.Tensor, buckets: int) -> torch.Tensor:
     ) * (gaps_s > 0)
 
 
+def _weighted_texts(text_vectors: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
+    """Each position's text vector times its type's TEXT_PROFILE_WEIGHTS weight."""
+    table = torch.tensor(TEXT_PROFILE_WEIGHTS, dtype=text_vectors.dtype, device=types.device)
+    return text_vectors * table[types.clamp(0, len(TEXT_PROFILE_WEIGHTS) - 1)][..., None]
+
+
 def prefix_text_profiles(text_vectors: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
     """Unit text profile ``(B, L, T)`` of every prefix of the histories ``(B, L, T)``.
 
     Position ``p`` pools positions ``0..p`` only: in training each position
     predicts the next item from what came before it, never after.
     """
-    table = torch.tensor(TEXT_PROFILE_WEIGHTS, dtype=text_vectors.dtype, device=types.device)
-    weights = table[types.clamp(0, len(TEXT_PROFILE_WEIGHTS) - 1)]
-    pooled = torch.cumsum(text_vectors * weights[..., None], dim=1)
+    pooled = torch.cumsum(_weighted_texts(text_vectors, types), dim=1)
     return nn.functional.normalize(pooled, dim=-1)
 
 
@@ -109,9 +113,7 @@ def text_profile(text_vectors: torch.Tensor, types: torch.Tensor) -> torch.Tenso
     ``types`` ``(B, L)`` holds input type codes (0 pads); a history with no
     click or view gets the zero vector, so its text term is 0 everywhere.
     """
-    table = torch.tensor(TEXT_PROFILE_WEIGHTS, dtype=text_vectors.dtype, device=types.device)
-    weights = table[types.clamp(0, len(TEXT_PROFILE_WEIGHTS) - 1)]
-    pooled = (text_vectors * weights[..., None]).sum(1)
+    pooled = _weighted_texts(text_vectors, types).sum(1)
     return nn.functional.normalize(pooled, dim=1)
 
 

@@ -208,12 +208,15 @@ def catalog_scores(
         rows = np.arange(start, min(start + batch_size, len(history)))
         sequence, gaps, types = history_tensors(history.take(rows), model.config.max_length)
         scores = torch.zeros(len(rows), model.config.items)
-        users = model.user_vectors(sequence, gaps, types, item_vectors)
+        users = None
+        if part in ("all", "model") or model.text_query is not None:
+            users = model.user_vectors(sequence, gaps, types, item_vectors)
         if part in ("all", "model"):
             scores += users @ item_vectors[1:].T
         if part == "text" or (part == "all" and blend):
             weight = 1.0 if part == "text" else blend
-            queries = model.text_queries(users, model.text_profiles(sequence, types))
+            profiles = model.text_profiles(sequence, types)
+            queries = profiles if users is None else model.text_queries(users, profiles)
             scores += weight * (queries @ texts.T)
         out[rows] = scores.numpy()
     return out

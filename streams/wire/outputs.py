@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -198,6 +199,11 @@ class Served:
         """Parse a served-log record (trusted: a worker wrote it)."""
         payload = unpack_map(raw)
         check_schema(payload)
+        return cls.from_payload(payload)
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> Served:
+        """The entry in an unpacked single served record."""
         return cls(
             user_id=payload["user_id"],
             items=[
@@ -222,6 +228,13 @@ class Served:
 SERVED_BATCH = "served_batch"
 
 
+def _coded(labels: list[str]) -> tuple[list[str], list[int]]:
+    """``labels`` as (distinct names in first-seen order, each label's index into them)."""
+    names: dict[str, int] = {}
+    codes = [names.setdefault(label, len(names)) for label in labels]
+    return list(names), codes
+
+
 def encode_served_batch(entries: list[Served]) -> bytes:
     """Many impression-log entries as one compact, columnar record.
 
@@ -240,18 +253,15 @@ def encode_served_batch(entries: list[Served]) -> bytes:
     for row, item in enumerate(slots):
         for name, value in item.features.items():
             matrix[row, feature_names[name]] = value
-    versions: dict[str, int] = {}
-    sources: dict[str, int] = {}
-    reasons: dict[str, int] = {}
-    version_codes = [versions.setdefault(e.model_version, len(versions)) for e in entries]
-    source_codes = [sources.setdefault(i.source, len(sources)) for i in slots]
-    reason_codes = [reasons.setdefault(i.reason, len(reasons)) for i in slots]
+    versions, version_codes = _coded([e.model_version for e in entries])
+    sources, source_codes = _coded([i.source for i in slots])
+    reasons, reason_codes = _coded([i.reason for i in slots])
     return pack(
         {
             "schema": SCHEMA_VERSION,
             "kind": SERVED_BATCH,
             "users": [e.user_id for e in entries],
-            "model_versions": list(versions),
+            "model_versions": versions,
             "model_version_codes": version_codes,
             "generated_at": [e.generated_at for e in entries],
             "source_event_ids": [e.source_event_id for e in entries],
@@ -263,9 +273,9 @@ def encode_served_batch(entries: list[Served]) -> bytes:
             "retrieval_scores": np.array(
                 [i.retrieval_score for i in slots], dtype=np.float32
             ).tobytes(),
-            "sources": list(sources),
+            "sources": sources,
             "source_codes": source_codes,
-            "reasons": list(reasons),
+            "reasons": reasons,
             "reason_codes": reason_codes,
             "feature_names": list(feature_names),
             "features": matrix.tobytes(),
@@ -282,7 +292,7 @@ def decode_served(raw: bytes) -> list[Served]:
     payload = unpack_map(raw)
     check_schema(payload)
     if payload.get("kind") != SERVED_BATCH:
-        return [Served.decode(raw)]
+        return [Served.from_payload(payload)]
     lengths = payload["lengths"]
     slots = sum(lengths)
     names = payload["feature_names"]
