@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from kafka import KafkaConsumer, TopicPartition
@@ -55,3 +56,37 @@ def topic_size(bootstrap_servers: str, topic: str) -> int:
         return int(sum(ends.values()))
     finally:
         consumer.close()
+
+
+class GroupProgress:
+    """How far a consumer group has read a topic: end offsets against its committed offsets.
+
+    It never joins the group (``committed`` is a plain offset fetch), so watching
+    a worker's progress cannot trigger a rebalance of that worker.
+    """
+
+    def __init__(self, bootstrap_servers: str, topic: str, group_id: str) -> None:
+        self._topic = topic
+        self._consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap_servers, group_id=group_id, enable_auto_commit=False
+        )
+
+    def read(self) -> tuple[int, int]:
+        """(messages in the topic, messages the group has not committed yet)."""
+        partitions = self._consumer.partitions_for_topic(self._topic) or set()
+        assigned = [TopicPartition(self._topic, p) for p in sorted(partitions)]
+        ends = self._consumer.end_offsets(assigned)
+        lag = 0
+        for partition in assigned:
+            committed = self._consumer.committed(partition) or 0
+            lag += max(0, ends[partition] - committed)
+        return int(sum(ends.values())), lag
+
+    async def caught_up(self) -> bool:
+        """True when the group has committed every message (read in a thread)."""
+        _, lag = await asyncio.to_thread(self.read)
+        return lag == 0
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._consumer.close()

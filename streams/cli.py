@@ -140,9 +140,25 @@ def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     """Broker, topics, worker, replay and the live board, all in one."""
-    from streams.demo import run_demo
+    from streams.demo import DemoOptions, run_demo
+    from streams.demo_model import DOT_PRODUCT, TRAINED
+    from streams.eval_cli import usage_error
 
-    return run_demo(settings, args.data, rate=args.rate, limit=args.limit, show=args.show)
+    named = args.model in (TRAINED, DOT_PRODUCT)
+    if not named and not (Path(args.model) / "config.json").is_file():
+        usage_error(f"--model {args.model}: not a model folder (no config.json)")
+    if args.rate <= 0 or args.train_seconds <= 0:
+        usage_error("--rate and --train-seconds must be positive")
+    options = DemoOptions(
+        data=args.data,
+        rate=args.rate,
+        limit=args.limit,
+        show=args.show,
+        model=args.model,
+        train_seconds=args.train_seconds,
+        summary_path=args.summary_json,
+    )
+    return run_demo(settings, options)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -199,6 +215,22 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--rate", type=float, default=200.0, help="replay events per second")
     demo.add_argument("--limit", type=int, default=None, help="replay at most N events")
     demo.add_argument("--show", type=int, default=4, help="how many users to show")
+    demo.add_argument(
+        "--model",
+        default="trained",
+        help="trained: the default sequence model, trained on --data once and cached "
+        "(default); dot-product: the plain BERT dot product; or a model folder",
+    )
+    demo.add_argument(
+        "--train-seconds",
+        type=float,
+        default=240.0,
+        help="training budget of the demo model in seconds (`homefeed train` allows 480; "
+        "on the shared sets validation peaks well within 240)",
+    )
+    demo.add_argument(
+        "--summary-json", type=Path, default=None, help="also write the closing summary here"
+    )
     demo.set_defaults(func=cmd_demo)
 
     for module_name in COMMAND_MODULES:

@@ -10,16 +10,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from bisect import bisect_left
 from pathlib import Path
 
 from deploy.kafka import LocalBroker
 from indexer.datasets import Dataset, load_dataset
 from ranker.eval.prequential import PrequentialResult, score_stream
-from streams.admin import create_topics
+from streams.admin import GroupProgress, create_topics
 from streams.follow import decoded_rankings, whole_topic_consumer
 from streams.processes import child_env, fresh_namespace, spawn, stop, wait_for_vectors
-from streams.replay import make_producer, publish_events, publish_items
+from streams.replay import make_producer, publish_items, replay_history_then_live
 from streams.settings import Settings
 from streams.topics import TopicNames
 from streams.wire import Ranking
@@ -61,21 +60,32 @@ async def replay_and_score(
     trending_half_life_s: float,
     timeout_s: float = 600.0,
     score_from_ms: int = 0,
+    group_id: str | None = None,
 ) -> PrequentialResult:
-    """Publish the events (the catalog must already be indexed) and score the stream."""
+    """Publish the events (the catalog must already be indexed) and score the stream.
+
+    The past before the scored period only builds state: it goes at full speed,
+    and once the workers of ``group_id`` have consumed it the scored period is
+    paced at ``rate``, so homepages keep up as they would live.
+    """
     events = dataset.events[:limit] if limit is not None else dataset.events
     started = time.monotonic()
     producer = make_producer(bootstrap_servers)
+    progress = GroupProgress(bootstrap_servers, events_topic, group_id) if group_id else None
     await producer.start()
     try:
-        # The past before the scored period only builds state: send it at full speed,
-        # then pace the scored period so homepages keep up as they would live.
-        # Events are in time order, so the scored period is a suffix.
-        cut = bisect_left(events, score_from_ms, key=lambda event: event.ts)
-        await publish_events(producer, events_topic, events[:cut])
-        await publish_events(producer, events_topic, events[cut:], rate=rate)
+        await replay_history_then_live(
+            producer,
+            events_topic,
+            events,
+            live_from_ms=score_from_ms,
+            rate=rate,
+            caught_up=None if progress is None else progress.caught_up,
+        )
     finally:
         await producer.stop()
+        if progress is not None:
+            progress.close()
     last_per_user = {event.user_id: event.event_id for event in events}
     rankings = await _collect_rankings(
         bootstrap_servers, rankings_topic, set(last_per_user.values()), timeout_s
@@ -148,6 +158,7 @@ def run_prequential(
             limit=limit,
             trending_half_life_s=settings.trending_half_life_s,
             score_from_ms=score_from_ms,
+            group_id=settings.app_id,
         )
     finally:
         stop(worker)

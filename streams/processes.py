@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -123,12 +123,24 @@ def stop_all(processes: Sequence[subprocess.Popen[bytes]], timeout_s: float = 20
         stop(process, timeout_s)
 
 
-def wait_for_vectors(bootstrap: str, topic: str, expected: int, timeout_s: float) -> int:
-    """Block until the indexer has published ``expected`` vectors (bounded)."""
-    deadline = time.monotonic() + timeout_s
+def wait_for_vectors(
+    bootstrap: str,
+    topic: str,
+    expected: int,
+    timeout_s: float,
+    progress: Callable[[int, float], None] | None = None,
+) -> int:
+    """Block until the indexer has published ``expected`` vectors (bounded).
+
+    ``progress`` gets (vectors so far, seconds waited) after every look.
+    """
+    started = time.monotonic()
+    deadline = started + timeout_s
     count = 0
     while time.monotonic() < deadline:
         count = topic_size(bootstrap, topic)
+        if progress is not None:
+            progress(count, time.monotonic() - started)
         if count >= expected:
             return count
         time.sleep(1.0)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from bisect import bisect_left
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
@@ -108,3 +109,57 @@ async def replay(
     finally:
         await producer.stop()
     return ReplayReport(items_sent, sent, elapsed)
+
+
+CATCH_UP_POLL_S = 0.5
+
+
+@dataclass(slots=True)
+class TwoPeriodReplay:
+    """A log sent as history, then live: which period is being sent, and how much of it."""
+
+    phase: str = "starting"
+    history_events: int = 0
+    live_events: int = 0
+
+    @property
+    def finished(self) -> bool:
+        """True once every event has been sent."""
+        return self.phase == "finished"
+
+
+async def replay_history_then_live(
+    producer: AIOKafkaProducer,
+    topic: str,
+    events: list[Event],
+    *,
+    live_from_ms: int,
+    rate: float | None,
+    caught_up: Callable[[], Awaitable[bool]] | None = None,
+    catch_up_timeout_s: float = 900.0,
+    replay: TwoPeriodReplay | None = None,
+) -> TwoPeriodReplay:
+    """Send the events before ``live_from_ms`` at full speed, the rest at ``rate``.
+
+    The history only builds state, so it goes as fast as the broker takes it.
+    Before the live period starts, ``caught_up`` is polled until the workers
+    have consumed the history (bounded): a live click must meet a homepage
+    made as it would be live, not one still buried in a backlog.
+    """
+    replay = TwoPeriodReplay() if replay is None else replay
+    cut = bisect_left(events, live_from_ms, key=lambda event: event.ts)
+    replay.history_events, replay.live_events = cut, len(events) - cut
+    replay.phase = "history"
+    await publish_events(producer, topic, events[:cut])
+    if caught_up is not None and cut:
+        replay.phase = "catching up"
+        deadline = time.monotonic() + catch_up_timeout_s
+        while not await caught_up():
+            if time.monotonic() > deadline:
+                log.warning("workers still behind after %.0fs; going live", catch_up_timeout_s)
+                break
+            await asyncio.sleep(CATCH_UP_POLL_S)
+    replay.phase = "live"
+    await publish_events(producer, topic, events[cut:], rate=rate)
+    replay.phase = "finished"
+    return replay

@@ -40,7 +40,9 @@ class TextVectors:
     encoder_version: str
 
 
-def text_vectors(texts: list[str], cache_dir: Path | None, device: str = "auto") -> TextVectors:
+def text_vectors(
+    texts: list[str], cache_dir: Path | None, device: str = "auto", *, progress: bool = False
+) -> TextVectors:
     """The pretrained MiniLM over ``texts``; read from ``cache_dir`` when seen before."""
     from indexer.encoder import TextEncoder
 
@@ -56,6 +58,8 @@ def text_vectors(texts: list[str], cache_dir: Path | None, device: str = "auto")
         except (OSError, ValueError):
             log.warning("unreadable text vector cache %s; re-encoding", path)
     log.info("encoding %d item texts with %s", len(texts), encoder.version)
+    if progress:
+        print(f"encoding {len(texts):,} item texts with {encoder.version} (cached after)…")
     vectors = encoder.encode(texts).astype(np.float32)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -184,7 +188,7 @@ def train_and_save(
 
     from ranker.model.sequence_artifact import save_sequence_artifact
 
-    vectors = text_vectors(list(prepared.catalog.texts), cache_dir, device)
+    vectors = text_vectors(list(prepared.catalog.texts), cache_dir, device, progress=progress)
     model_config = variant_config(
         variant,
         items=len(prepared.catalog),

@@ -269,6 +269,12 @@ def full_ndcg10(scores: np.ndarray, seen: list[np.ndarray], targets: np.ndarray)
     return float(np.mean(np.where(ranks < 10, 1.0 / np.log2(ranks + 2.0), 0.0)))
 
 
+def time_bar(elapsed_s: float, budget_s: float, width: int = 24) -> str:
+    """``[#######.....]  120/480s``: how much of the time budget training has used."""
+    filled = min(width, int(width * elapsed_s / budget_s)) if budget_s > 0 else width
+    return f"[{'#' * filled}{'.' * (width - filled)}] {elapsed_s:4.0f}/{budget_s:.0f}s"
+
+
 def train_sequence_model(
     model: SequenceModel,
     timelines: list[Timeline],
@@ -340,9 +346,10 @@ def train_sequence_model(
             elapsed,
         )
         if progress:
+            best = max(ndcg, report.best_val_ndcg10)
             print(
-                f"epoch {epoch}: loss {report.train_loss[-1]:.4f}, "
-                f"val nDCG@10 {ndcg:.4f} ({elapsed:.0f}s)",
+                f"epoch {epoch:3d} {time_bar(elapsed, config.max_seconds)} "
+                f"loss {report.train_loss[-1]:.4f}, val nDCG@10 {ndcg:.4f} (best {best:.4f})",
                 flush=True,
             )
         if ndcg > report.best_val_ndcg10:
