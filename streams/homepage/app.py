@@ -1,8 +1,9 @@
 """The homepage service as a FastAPI app, built from settings by :func:`build_app`.
 
 Routes: ``/`` (the live page), ``/v1/homepage/{user_id}`` (JSON) and its
-``/live`` stream (server-sent events), ``/v1/events`` (the web backend's event
-intake), ``/v1/users``, ``/v1/config``, ``/healthz``, ``/readyz``, ``/metrics``.
+``/live`` stream (server-sent events), ``/v1/items/{item_id}/similar``,
+``/v1/events`` (the web backend's event intake), ``/v1/users``, ``/v1/config``,
+``/healthz``, ``/readyz``, ``/metrics``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from streams.homepage.auth import InvalidToken, verify_token
 from streams.homepage.events import EventIn, EventSink, KafkaEventSink, to_event
 from streams.homepage.feed import HomepageFeed, HomepageState
 from streams.homepage.middleware import BodySizeLimit, RequestTimer
+from streams.homepage.similar import SimilarService, similar_view
 from streams.homepage.store import RankingStore
 from streams.homepage.views import homepage_view
 from streams.settings import Settings
@@ -55,7 +57,10 @@ Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Cards to return.")
 
 def new_state(settings: Settings) -> HomepageState:
     """Create an empty state sized by settings."""
-    return HomepageState(store=RankingStore(settings.served_users_max))
+    return HomepageState(
+        store=RankingStore(settings.served_users_max),
+        similar=SimilarService(settings.click_model_dir, settings.model_poll_s),
+    )
 
 
 def build_app(
@@ -172,6 +177,15 @@ def build_app(
         """Return the user's latest ranking, or trending (``source`` says which)."""
         authorize(request, user_id)
         return homepage_of(user_id, limit)
+
+    @app.get("/v1/items/{item_id}/similar", tags=["items"])
+    def similar_items(item_id: str, limit: Limit = 10) -> dict[str, Any]:
+        """Items most like this one by the model's item vectors (text vectors without a model)."""
+        # A plain function: FastAPI runs it in its thread pool, off the event loop.
+        version, hits = state.similar.similar(item_id, limit)
+        if hits is None:
+            raise HTTPException(404, f"unknown item {item_id!r}")
+        return similar_view(state.catalog, item_id, version, hits)
 
     @app.get("/v1/homepage/{user_id}/live", tags=["homepage"])
     async def homepage_live(

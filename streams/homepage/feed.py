@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from streams.follow import CompactedTopicFollower, Record
 from streams.homepage.catalog import Catalog
 from streams.homepage.metrics import HomepageMetrics
+from streams.homepage.similar import SimilarService
 from streams.homepage.store import RankingStore, TrendingBoard
 from streams.topics import TopicNames
 from streams.wire import InvalidMessage, ItemVector, Ranking, TrendingList, now_ms
@@ -37,6 +38,7 @@ class HomepageState:
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     # Which topics are caught up (for /readyz to say what it waits for).
     caught_up: dict[str, bool] = field(default_factory=dict)
+    similar: SimilarService = field(default_factory=SimilarService)
 
 
 class HomepageFeed:
@@ -61,12 +63,21 @@ class HomepageFeed:
     def apply(self, records: Iterable[Record]) -> None:
         """Route each record to the store, the trending board or the catalog."""
         live = self._state.ready.is_set()
+        # Item vectors go to the similar-items index in one batch (kept in order:
+        # the batch is flushed before a deletion).
+        vectors: list[ItemVector] = []
         for record in records:
             try:
                 if record.topic == self._topics.rankings:
                     self._apply_ranking(record, live)
                 elif record.topic == self._topics.item_vectors:
-                    self._apply_item(record)
+                    vector = self._apply_item(record)
+                    if vector is not None:
+                        vectors.append(vector)
+                    elif record.key is not None:
+                        self._state.similar.apply(vectors)
+                        vectors = []
+                        self._state.similar.remove([record.key.decode(errors="replace")])
                 elif record.topic == self._topics.trending:
                     self._apply_trending(record)
             except InvalidMessage as error:
@@ -77,6 +88,7 @@ class HomepageFeed:
                     record.offset,
                     error,
                 )
+        self._state.similar.apply(vectors)
         metrics = self._state.metrics
         metrics.served_users.set(len(self._state.store))
         metrics.catalog_items.set(len(self._state.catalog))
@@ -97,13 +109,15 @@ class HomepageFeed:
             if ranking.source_event_ts is not None:
                 metrics.freshness.observe(max(0, now - ranking.source_event_ts) / 1000)
 
-    def _apply_item(self, record: Record) -> None:
+    def _apply_item(self, record: Record) -> ItemVector | None:
+        """Update the catalog; returns the vector (None for a deletion)."""
         if record.value is None:
             if record.key is not None:
                 self._state.catalog.remove(record.key.decode(errors="replace"))
-            return
+            return None
         vector = ItemVector.decode(record.value)
         self._state.catalog.put(vector.item_id, vector.title, vector.category)
+        return vector
 
     def _apply_trending(self, record: Record) -> None:
         worker = record.key or b""

@@ -201,6 +201,15 @@ def test_clicking_a_card_updates_the_homepage_live(
             )
             after = _cards(page)
             latency_ms = int(page.get_attribute("#homepage", "data-click-to-update-ms") or -1)
+            # "More like this" lists a card's neighbours in place, without a click event.
+            last_click_event_id = page.get_attribute("#homepage", "data-last-click-event-id")
+            first = f"#cards .card[data-item-id='{after[0]}']"
+            page.click(f"{first} .more-like")
+            page.wait_for_selector(f"{first} .similar li[data-item-id]", timeout=10_000)
+            similar = page.eval_on_selector_all(
+                f"{first} .similar li", "entries => entries.map(e => e.dataset.itemId)"
+            )
+            click_after_more = page.get_attribute("#homepage", "data-last-click-event-id")
             screenshot = tmp_path / "homepage.png"
             page.screenshot(path=str(screenshot), full_page=True)
             page_url = page.url
@@ -224,6 +233,8 @@ def test_clicking_a_card_updates_the_homepage_live(
             f"{sum(CATEGORY[i] == section for i in after[:TOP])}"
         )
     assert clicked not in after
+    assert len(similar) == 4 and after[0] not in similar, similar
+    assert click_after_more == last_click_event_id
     assert len(after) == CARDS
     assert likeness(after[:TOP]) > likeness(others_before)
     assert 0 <= latency_ms < 2_000

@@ -86,7 +86,21 @@ function renderCard(item, rank) {
   score.className = "score";
   score.textContent = `#${rank} · score ${item.score.toFixed(3)}`;
 
-  card.append(category, title, reason, score);
+  // "More like this" lists the item's neighbours in the card; it is not a click.
+  const more = document.createElement("button");
+  more.type = "button";
+  more.className = "more-like";
+  more.textContent = "more like this";
+  const similar = document.createElement("ul");
+  similar.className = "similar";
+  similar.hidden = true;
+  more.addEventListener("click", (event) => {
+    event.stopPropagation();
+    showSimilar(item, similar);
+  });
+  more.addEventListener("keydown", (event) => event.stopPropagation());
+
+  card.append(category, title, reason, score, more, similar);
   card.addEventListener("click", () => sendClick(item, card));
   card.addEventListener("keydown", (event) => {
     if (event.key === "Enter" || event.key === " ") {
@@ -95,6 +109,25 @@ function renderCard(item, rank) {
     }
   });
   return card;
+}
+
+async function showSimilar(item, list) {
+  const response = await fetch(`/v1/items/${encodeURIComponent(item.item_id)}/similar?limit=4`);
+  const body = await response.json();
+  if (!response.ok) {
+    list.replaceChildren(Object.assign(document.createElement("li"), { textContent: body.detail }));
+  } else {
+    list.dataset.modelVersion = body.model_version;
+    list.replaceChildren(...body.items.map((neighbour) => {
+      const entry = document.createElement("li");
+      entry.dataset.itemId = neighbour.item_id;
+      entry.textContent = neighbour.category
+        ? `${neighbour.title} · ${neighbour.category}`
+        : neighbour.title;
+      return entry;
+    }));
+  }
+  list.hidden = false;
 }
 
 function render(view) {
