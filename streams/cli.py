@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from indexer.data_files import DataFileError
 from streams.settings import DEFAULT_DATASET, Settings, load_settings
 
 log = logging.getLogger("homefeed")
@@ -142,11 +143,10 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     """Broker, topics, worker, replay and the live board, all in one."""
     from streams.demo import DemoOptions, run_demo
     from streams.demo_model import DOT_PRODUCT, TRAINED
-    from streams.eval_cli import usage_error
+    from streams.eval_cli import check_model_dir, usage_error
 
-    named = args.model in (TRAINED, DOT_PRODUCT)
-    if not named and not (Path(args.model) / "config.json").is_file():
-        usage_error(f"--model {args.model}: not a model folder (no config.json)")
+    if args.model not in (TRAINED, DOT_PRODUCT):
+        check_model_dir(Path(args.model))
     if args.rate <= 0 or args.train_seconds <= 0:
         usage_error("--rate and --train-seconds must be positive")
     options = DemoOptions(
@@ -247,10 +247,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Client libraries log every connection at INFO; keep the console for our own news.
     for noisy in ("kafka", "aiokafka", "faiss.loader"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    if args.log_level.upper() != "DEBUG":
+        # kafka-python logs every failed connection attempt as an error; a broker
+        # that never answers is reported once, below, in words.
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)
     settings = load_settings()
     if getattr(args, "data", False) is None:
         args.data = settings.default_dataset
-    return int(args.func(args, settings))
+    unreachable = _broker_unreachable_errors()
+    try:
+        return int(args.func(args, settings))
+    except DataFileError as error:
+        if args.log_level.upper() == "DEBUG":
+            raise
+        # A bad file is the user's to fix: say which and where, not a traceback.
+        print(f"homefeed: {error}", file=sys.stderr)
+        return 2
+    except unreachable as error:
+        if args.log_level.upper() == "DEBUG":
+            raise
+        print(
+            f"homefeed: cannot reach Kafka at {settings.bootstrap_servers} ({error}); start the "
+            "local broker with `homefeed broker start`, or set HOMEFEED_KAFKA_BOOTSTRAP",
+            file=sys.stderr,
+        )
+        return 2
+
+
+def _broker_unreachable_errors() -> tuple[type[Exception], ...]:
+    """What the Kafka clients raise when no broker answers within their bounded wait."""
+    from aiokafka.errors import KafkaConnectionError as AsyncConnectionError
+    from kafka.errors import KafkaConnectionError, KafkaTimeoutError
+
+    return (AsyncConnectionError, KafkaConnectionError, KafkaTimeoutError)
 
 
 if __name__ == "__main__":

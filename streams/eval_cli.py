@@ -31,6 +31,14 @@ def usage_error(message: str) -> NoReturn:
     raise SystemExit(2)
 
 
+def check_model_dir(path: Path | None) -> None:
+    """A usage error unless ``path`` (when given) is a model folder."""
+    if path is not None and not (path / "config.json").is_file():
+        usage_error(
+            f"--model {path}: not a model folder (no config.json; `homefeed train` writes one)"
+        )
+
+
 def int_list(text: str, flag: str) -> list[int]:
     """Comma-separated integers of a flag, or a usage error."""
     try:
@@ -45,6 +53,7 @@ def int_list(text: str, flag: str) -> list[int]:
 # The live homepage caps a genre's share of the top 10; re-ordering needs a deeper list.
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     """Evaluate the model and the baselines; print a table, write JSON and a PNG."""
+    check_model_dir(getattr(args, "model", None))
     if args.replay:
         return cmd_eval_replay(args, settings)
     if args.ablation:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ranker.model.sequence_variants import VARIANTS
-from streams.eval_cli import check_dropouts, cmd_eval, data_facts, usage_error
+from streams.eval_cli import check_dropouts, check_model_dir, cmd_eval, data_facts, usage_error
 from streams.settings import DEFAULT_DATASET
 
 if TYPE_CHECKING:
@@ -143,8 +143,10 @@ def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
     )
     from ranker.training.train import prepare
 
-    prepared = prepare(args.data, args.protocol)
     is_baseline = args.model in BASELINES
+    if not is_baseline:
+        check_model_dir(Path(args.model))
+    prepared = prepare(args.data, args.protocol)
     eval_set = build_eval_set(
         prepared,
         list_negatives=args.list_negatives,

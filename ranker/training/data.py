@@ -22,7 +22,7 @@ from typing import Literal
 
 import numpy as np
 
-from indexer.datasets import iter_movielens_events, load_movielens_items
+from indexer.datasets import check_movielens_folder, iter_movielens_events, load_movielens_items
 from ranker.model.item_text import genre_set, item_text, release_year
 from ranker.state import INTERACTION_WEIGHTS
 
@@ -107,6 +107,7 @@ class Split:
 
 def load_movielens(folder: Path) -> tuple[Catalog, InteractionLog]:
     """Read a MovieLens-format folder into a catalog and an interaction log."""
+    check_movielens_folder(folder)
     items = load_movielens_items(folder)
     genre_names = sorted({g for item in items for g in genre_set(item.category)})
     genre_index = {name: n for n, name in enumerate(genre_names)}

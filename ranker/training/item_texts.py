@@ -9,13 +9,13 @@ a user's own later tag on their test movie would describe it to the model.
 
 from __future__ import annotations
 
-import csv
 from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
 
-from indexer.datasets import MAX_TAGS_PER_MOVIE, load_movielens_items
+from indexer.data_files import csv_rows, whole_number
+from indexer.datasets import MAX_TAGS_PER_MOVIE, TAG_COLUMNS, load_movielens_items
 from ranker.model.item_text import item_text
 from ranker.training.data import TEST, VAL, Catalog, InteractionLog, Split
 
@@ -47,18 +47,17 @@ def leak_free_texts(
     global_cut = split.val_cut_ts if split.protocol == "temporal" else None
     row_of = {item_id: row for row, item_id in enumerate(catalog.item_ids)}
     counts: dict[int, Counter[str]] = defaultdict(Counter)
-    with tags_path.open(newline="", encoding="utf-8") as handle:
-        for record in csv.DictReader(handle):
-            row = row_of.get(record["movieId"])
-            if row is None:
-                continue
-            ts = int(record["timestamp"])
-            if global_cut is not None and ts >= global_cut:
-                continue
-            author_cut = user_cut.get(record["userId"])
-            if author_cut is not None and ts >= author_cut:
-                continue
-            counts[row][record["tag"].strip().lower()] += 1
+    for line, record in csv_rows(tags_path, TAG_COLUMNS):
+        row = row_of.get(record["movieId"])
+        if row is None:
+            continue
+        ts = whole_number(tags_path, line, "timestamp", record["timestamp"])
+        if global_cut is not None and ts >= global_cut:
+            continue
+        author_cut = user_cut.get(record["userId"])
+        if author_cut is not None and ts >= author_cut:
+            continue
+        counts[row][record["tag"].strip().lower()] += 1
     texts = []
     for row, item in enumerate(items):
         tag_counts = counts.get(row, Counter())

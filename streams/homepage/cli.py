@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
 
 from streams.settings import Settings
@@ -18,10 +19,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from streams.admin import create_topics
     from streams.homepage.app import build_app
 
-    create_topics(settings)
-    app = build_app(settings)
     host = args.host or settings.serve_host
     port = settings.serve_port if args.port is None else args.port
+    # Before waiting on Kafka: a taken port is known at once.
+    check_port_free(host, port)
+    create_topics(settings)
+    app = build_app(settings)
     print(f"homepage service on http://{host}:{port}/", flush=True)
     uvicorn.run(
         app,
@@ -32,6 +35,22 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         access_log=False,
     )
     return 0
+
+
+def check_port_free(host: str, port: int) -> None:
+    """A usage error (exit status 2) when ``host:port`` cannot be listened on."""
+    from streams.eval_cli import usage_error
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        # As uvicorn binds: a port left in TIME_WAIT is free, one with a listener is not.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            usage_error(
+                f"cannot listen on {host}:{port} ({error.strerror}); "
+                "choose another port with --port or HOMEFEED_SERVE_PORT"
+            )
 
 
 def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
