@@ -143,7 +143,8 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     """Broker, topics, worker, replay and the live board, all in one."""
     from streams.demo import DemoOptions, run_demo
     from streams.demo_model import DOT_PRODUCT, TRAINED
-    from streams.eval_cli import check_model_dir, usage_error
+    from streams.eval_cli import check_model_dir
+    from streams.usage import usage_error
 
     if args.model not in (TRAINED, DOT_PRODUCT):
         check_model_dir(Path(args.model))

@@ -11,9 +11,10 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 from ranker.model.sequence_variants import VARIANTS
+from streams.usage import usage_error
 
 if TYPE_CHECKING:
     from streams.settings import Settings
@@ -23,12 +24,6 @@ def data_facts(prepared: object) -> dict[str, object]:
     """Size of the data a command read, for its report."""
     catalog, log_ = prepared.catalog, prepared.log  # type: ignore[attr-defined]
     return {"items": len(catalog), "events": len(log_), "users": len(log_.user_ids)}
-
-
-def usage_error(message: str) -> NoReturn:
-    """One line on stderr and exit status 2, as for any bad argument."""
-    print(f"homefeed: {message}", file=sys.stderr)
-    raise SystemExit(2)
 
 
 def check_model_dir(path: Path | None) -> None:

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ranker.model.sequence_variants import VARIANTS
-from streams.eval_cli import check_dropouts, check_model_dir, cmd_eval, data_facts, usage_error
+from streams.eval_cli import check_dropouts, check_model_dir, cmd_eval, data_facts
 from streams.settings import DEFAULT_DATASET
+from streams.usage import usage_error
 
 if TYPE_CHECKING:
     from streams.settings import Settings

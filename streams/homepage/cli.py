@@ -39,7 +39,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def check_port_free(host: str, port: int) -> None:
     """A usage error (exit status 2) when ``host:port`` cannot be listened on."""
-    from streams.eval_cli import usage_error
+    from streams.usage import usage_error
 
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
         # As uvicorn binds: a port left in TIME_WAIT is free, one with a listener is not.
