@@ -43,9 +43,9 @@ class Probe:
 
     def __init__(self, settings: Settings, topics: TopicNames) -> None:
         self._settings, self._topics = settings, topics
-        bootstrap = settings.bootstrap_servers
-        self._producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=1)
-        self._rankings = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        kafka = settings.kafka
+        self._producer = KafkaProducer(**kafka.kafka_python(), acks="all", linger_ms=1)
+        self._rankings = KafkaConsumer(**kafka.kafka_python(), enable_auto_commit=False)
         partitions = self._rankings.partitions_for_topic(topics.rankings) or set()
         assignment = [TopicPartition(topics.rankings, p) for p in partitions]
         self._rankings.assign(assignment)
@@ -73,7 +73,7 @@ class Probe:
         return ranked, dead
 
     def _dead_letters(self) -> int:
-        return topic_size(self._settings.bootstrap_servers, self._topics.dead_letter)
+        return topic_size(self._settings.kafka, self._topics.dead_letter)
 
     def _saw_ranking(self, event_id: str) -> bool:
         for records in self._rankings.poll(timeout_ms=50).values():
@@ -89,7 +89,7 @@ class Probe:
 
 
 def _publish(settings: Settings, topic: str, items: list[Item]) -> None:
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    producer = KafkaProducer(**settings.kafka.aiokafka(), acks="all")
     try:
         for item in items:
             producer.send(topic, key=item.item_id.encode(), value=item.encode())
@@ -100,7 +100,7 @@ def _publish(settings: Settings, topic: str, items: list[Item]) -> None:
 
 def _wait_vectors(settings: Settings, topic: str, count: int) -> float:
     started = time.monotonic()
-    while topic_size(settings.bootstrap_servers, topic) < count:
+    while topic_size(settings.kafka, topic) < count:
         if time.monotonic() - started > ENCODE_WAIT_S:
             raise TimeoutError(f"fewer than {count} item vectors after {ENCODE_WAIT_S:.0f}s")
         time.sleep(0.5)
@@ -122,19 +122,19 @@ def run_catalog_bench(data: Path, probes: int = 3) -> BenchResult:
             first_encode_s = _wait_vectors(settings, topics.item_vectors, len(items))
         finally:
             stop(first, timeout_s=30)
-        published = topic_size(settings.bootstrap_servers, topics.item_vectors)
+        published = topic_size(settings.kafka, topics.item_vectors)
         worker = spawn(["worker", "--role", "all"], child_env(settings), logs / "catalog-2.log")
         probe = Probe(settings, topics)
         try:
             probe(items[0].item_id)  # started and ranking
             _publish(settings, topics.items, items)  # unchanged: nothing to encode
             time.sleep(5.0)
-            unchanged = topic_size(settings.bootstrap_servers, topics.item_vectors) - published
+            unchanged = topic_size(settings.kafka, topics.item_vectors) - published
             edited = [replace(item, title=f"{item.title} (remastered)") for item in items]
             _publish(settings, topics.items, edited)
             time.sleep(3.0)  # the indexer is working through the catalog now
             busy = [probe(items[n].item_id) for n in range(1, probes + 1)]
-            during = topic_size(settings.bootstrap_servers, topics.item_vectors) - published
+            during = topic_size(settings.kafka, topics.item_vectors) - published
             _wait_vectors(settings, topics.item_vectors, published + unchanged + len(items))
             idle = [probe(items[n].item_id) for n in range(probes + 1, 2 * probes + 1)]
         finally:

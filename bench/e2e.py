@@ -87,13 +87,13 @@ def run_catalog(
     log.info("catalog of %d items on %s*", items, run.topic_prefix)
     asyncio.run(publish_catalog(run, items, seed=items))
     events = synthetic_events(backlog, users, items, seed=7, prefix=BACKLOG_PREFIX)
-    produce_s = asyncio.run(produce_events(bootstrap, topics.events, events))
+    produce_s = asyncio.run(produce_events(run.kafka, topics.events, events))
     log.info("backlog of %d events produced in %.1fs", backlog, produce_s)
 
     sweep: list[dict[str, float]] = []
     with running_workers(run, 1, log_dir / run.topic_prefix.rstrip(".")):
         records = asyncio.run(
-            read_topic(bootstrap, topics.rankings, run.partitions, 10**9, timeout_s=START_TIMEOUT_S)
+            read_topic(run.kafka, topics.rankings, run.partitions, 10**9, timeout_s=START_TIMEOUT_S)
         )
         points = ranking_points(records, BACKLOG_PREFIX)
         events_per_s = drain_rate(points)

@@ -92,7 +92,7 @@ def run_faust_baseline(
         baseline, 1, log_dir / f"{run.topic_prefix.rstrip('.')}-faust", BASELINE_MODULE
     ):
         forwarded = asyncio.run(
-            read_topic(bootstrap, target, run.partitions, backlog, timeout_s=timeout_s)
+            read_topic(run.kafka, target, run.partitions, backlog, timeout_s=timeout_s)
         )
     rate = drain_rate(forwarded_points(forwarded, prefix))
     log.info("Faust + table baseline drained at %.0f events/s", rate)

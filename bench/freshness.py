@@ -34,9 +34,7 @@ async def measure_freshness(
 
     topics = TopicNames.from_settings(settings)
     events = synthetic_events(int(rate * seconds), users, items, seed=11, prefix=prefix)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False
-    )
+    consumer = AIOKafkaConsumer(**settings.kafka.aiokafka(), enable_auto_commit=False)
     await consumer.start()
     partitions = [TopicPartition(topics.rankings, p) for p in range(settings.partitions)]
     consumer.assign(partitions)
@@ -44,7 +42,7 @@ async def measure_freshness(
     for partition in partitions:  # resolve the end positions before producing
         await consumer.position(partition)
     # A web backend sends events one by one: no linger.
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=0, acks=1)
+    producer = AIOKafkaProducer(**settings.kafka.aiokafka(), linger_ms=0, acks=1)
     await producer.start()
     pending: dict[str, deque[tuple[int, int]]] = defaultdict(deque)  # user -> (seq, sent_ms)
     latencies: list[float] = []

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from streams import processes
+from streams.kafka_connection import KafkaConnection
 from streams.processes import fresh_namespace
 from streams.settings import Settings
 from streams.topics import TopicNames
@@ -91,7 +92,7 @@ async def publish_catalog(settings: Settings, items: int, *, seed: int = 0) -> N
     vectors, titles, categories = derived_catalog(items, seed=seed)
     topic = TopicNames.from_settings(settings).item_vectors
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers,
+        **settings.kafka.aiokafka(),
         linger_ms=20,
         max_batch_size=1024 * 1024,
         acks=1,
@@ -138,13 +139,11 @@ def synthetic_events(
     ]
 
 
-async def produce_events(bootstrap: str, topic: str, events: Sequence[Event]) -> float:
+async def produce_events(kafka: KafkaConnection, topic: str, events: Sequence[Event]) -> float:
     """Send events as fast as the producer allows; returns seconds taken."""
     from aiokafka import AIOKafkaProducer
 
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, linger_ms=10, max_batch_size=512 * 1024, acks=1
-    )
+    producer = AIOKafkaProducer(**kafka.aiokafka(), linger_ms=10, max_batch_size=512 * 1024, acks=1)
     await producer.start()
     started = time.monotonic()
     try:
@@ -157,7 +156,7 @@ async def produce_events(bootstrap: str, topic: str, events: Sequence[Event]) ->
 
 
 async def read_topic(
-    bootstrap: str,
+    kafka: KafkaConnection,
     topic: str,
     partitions: int,
     expected: int,
@@ -169,7 +168,7 @@ async def read_topic(
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
+        **kafka.aiokafka(),
         enable_auto_commit=False,
         max_partition_fetch_bytes=8 * 1024 * 1024,
     )

@@ -73,13 +73,13 @@ def worker_rss_mb(users: int, items: int, log_dir: Path) -> dict[str, float]:
             type(event)(event.event_id, f"user-{seq}", event.type, event.ts, event.item_id)
             for seq, event in enumerate(events)
         ]
-        asyncio.run(produce_events(bootstrap, topics.events, events))
+        asyncio.run(produce_events(run.kafka, topics.events, events))
         with running_workers(run, 1, log_dir / run.topic_prefix.rstrip(".")) as workers:
             process = psutil.Process(workers[0].pid)
             started = time.monotonic()
             records = asyncio.run(
                 read_topic(
-                    bootstrap, topics.rankings, run.partitions, users, timeout_s=START_TIMEOUT_S
+                    run.kafka, topics.rankings, run.partitions, users, timeout_s=START_TIMEOUT_S
                 )
             )
             rss = process.memory_info().rss / 2**20

@@ -35,14 +35,12 @@ async def passthrough(
 
     consumer = AIOKafkaConsumer(
         source,
-        bootstrap_servers=settings.bootstrap_servers,
+        **settings.kafka.aiokafka(),
         group_id=f"{settings.app_id}-passthrough",
         auto_offset_reset="earliest",
     )
     # Same producer trade-off as the worker's: acks=all, 5 ms linger.
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers, linger_ms=5, acks="all"
-    )
+    producer = AIOKafkaProducer(**settings.kafka.aiokafka(), linger_ms=5, acks="all")
     await consumer.start()
     await producer.start()
     forwarded = 0
@@ -66,7 +64,7 @@ def run_passthrough(run: Settings, bootstrap: str, backlog: int, prefix: str) ->
     target = topics.rankings.replace("rankings", "passthrough")
     create_topics(run, [TopicSpec(target, run.partitions, {})])
     asyncio.run(passthrough(run, topics.events, target, backlog, timeout_s=300))
-    forwarded = asyncio.run(read_topic(bootstrap, target, run.partitions, backlog, timeout_s=120))
+    forwarded = asyncio.run(read_topic(run.kafka, target, run.partitions, backlog, timeout_s=120))
     rate = drain_rate(forwarded_points(forwarded, prefix))
     log.info("passthrough drained at %.0f events/s", rate)
     return rate

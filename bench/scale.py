@@ -76,11 +76,11 @@ async def wait_until_serving(settings: Settings, timeout_s: float) -> float:
         for n in range(4 * settings.partitions)
     ]
     started = time.monotonic()
-    await produce_events(settings.bootstrap_servers, topics.events, probes)
+    await produce_events(settings.kafka, topics.events, probes)
     wanted = {p.user_id.encode() for p in probes}
     while time.monotonic() - started < timeout_s:
         records = await read_topic(
-            settings.bootstrap_servers,
+            settings.kafka,
             topics.rankings,
             settings.partitions,
             10**9,
@@ -116,10 +116,10 @@ def run_workers(
         handles = [psutil.Process(p.pid) for p in processes]
         cpu_before = sum(h.cpu_times().user + h.cpu_times().system for h in handles)
         started = time.monotonic()
-        asyncio.run(produce_events(bootstrap, topics.events, backlog_events))
+        asyncio.run(produce_events(run.kafka, topics.events, backlog_events))
         records = asyncio.run(
             read_topic(
-                bootstrap,
+                run.kafka,
                 topics.rankings,
                 run.partitions,
                 10**9,

@@ -9,6 +9,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
+from streams.kafka_connection import KafkaConnection
 from streams.settings import Settings
 from streams.topics import TopicSpec, topic_specs
 
@@ -18,9 +19,7 @@ log = logging.getLogger(__name__)
 def create_topics(settings: Settings, specs: list[TopicSpec] | None = None) -> list[str]:
     """Create missing topics; returns the names that were created now."""
     specs = topic_specs(settings) if specs is None else specs
-    admin = KafkaAdminClient(
-        bootstrap_servers=settings.bootstrap_servers, client_id="homefeed-admin"
-    )
+    admin = KafkaAdminClient(**settings.kafka.kafka_python(), client_id="homefeed-admin")
     try:
         existing = set(admin.list_topics())
         missing = [spec for spec in specs if spec.name not in existing]
@@ -47,9 +46,9 @@ def create_topics(settings: Settings, specs: list[TopicSpec] | None = None) -> l
         admin.close()
 
 
-def topic_size(bootstrap_servers: str, topic: str) -> int:
+def topic_size(kafka: KafkaConnection, topic: str) -> int:
     """Messages in a topic: the sum of its partitions' end offsets (exact before compaction)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+    consumer = KafkaConsumer(**kafka.kafka_python(), enable_auto_commit=False)
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
         ends = consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
@@ -65,10 +64,10 @@ class GroupProgress:
     a worker's progress cannot trigger a rebalance of that worker.
     """
 
-    def __init__(self, bootstrap_servers: str, topic: str, group_id: str) -> None:
+    def __init__(self, kafka: KafkaConnection, topic: str, group_id: str) -> None:
         self._topic = topic
         self._consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap_servers, group_id=group_id, enable_auto_commit=False
+            **kafka.kafka_python(), group_id=group_id, enable_auto_commit=False
         )
 
     def read(self) -> tuple[int, int]:

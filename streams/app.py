@@ -88,11 +88,11 @@ PRODUCER_BUFFER_BATCHES = 8
 
 def create_app(settings: Settings) -> faust.App:
     """A Faust app configured from settings; agents are added by :func:`build_worker`."""
-    brokers = [f"kafka://{host}" for host in settings.bootstrap_servers.split(",")]
     (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.app_id,
-        broker=brokers,
+        broker=settings.kafka.faust_brokers(),
+        broker_credentials=settings.kafka.faust_credentials(),
         store=settings.store,
         datadir=str(settings.data_dir / "faust"),
         topic_partitions=settings.partitions,
@@ -151,14 +151,14 @@ def build_worker(settings: Settings, role: Role = "all") -> Worker:
             batch_size=settings.encoder_batch_size * 4,
             encode_lock=encode_lock,
             load_published=lambda: load_published_digests(
-                settings.bootstrap_servers, names.item_vectors, indexing, DIGESTS_WAIT_S
+                settings.kafka, names.item_vectors, indexing, DIGESTS_WAIT_S
             ),
         )
 
     if role in ("all", "ranker"):
         replica = IndexReplica(ItemIndex(settings.embedding_dim, settings.index_factory))
         trending = TrendingCounter(settings.trending_half_life_s)
-        feed = IndexFeed(settings.bootstrap_servers, names.item_vectors, replica)
+        feed = IndexFeed(settings.kafka, names.item_vectors, replica)
         item_stats = LiveItemStats()
         scorer: Scorer = DotProductScorer(replica)
         sequence = None

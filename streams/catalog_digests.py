@@ -15,13 +15,14 @@ import time
 
 from indexer.service import IndexingService
 from streams.follow import CompactedTopicFollower, Record
+from streams.kafka_connection import KafkaConnection
 from streams.wire import InvalidMessage, ItemVector
 
 log = logging.getLogger(__name__)
 
 
 async def load_published_digests(
-    bootstrap_servers: str, topic: str, service: IndexingService, timeout_s: float
+    kafka: KafkaConnection, topic: str, service: IndexingService, timeout_s: float
 ) -> int:
     """Teach ``service`` the digests on ``topic``; returns how many it took (bounded wait)."""
     started = time.monotonic()
@@ -41,7 +42,7 @@ async def load_published_digests(
             except InvalidMessage:
                 continue
 
-    follower = CompactedTopicFollower(bootstrap_servers, [topic], apply, ready=ready)
+    follower = CompactedTopicFollower(kafka, [topic], apply, ready=ready)
     reading = asyncio.create_task(follower.run())
     caught_up = asyncio.create_task(ready.wait())
     try:

@@ -84,7 +84,7 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     create_topics(settings)
     report = asyncio.run(
         replay(
-            settings.bootstrap_servers,
+            settings.kafka,
             TopicNames.from_settings(settings),
             dataset,
             rate=args.rate,
@@ -110,7 +110,7 @@ def cmd_watch(args: argparse.Namespace, settings: Settings) -> int:
     users = args.users.split(",") if args.users else None
     asyncio.run(
         watch(
-            settings.bootstrap_servers,
+            settings.kafka,
             TopicNames.from_settings(settings).rankings,
             titles,
             users=users,
@@ -129,7 +129,7 @@ def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
     from streams.wire import Event, new_event_id, now_ms
 
     event = Event(new_event_id(), args.user_id, "forget", now_ms())
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    producer = KafkaProducer(**settings.kafka.kafka_python(), acks="all")
     try:
         topic = TopicNames.from_settings(settings).events
         producer.send(topic, key=args.user_id.encode(), value=event.encode()).get(timeout=30)
@@ -256,8 +256,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "data", False) is None:
         args.data = settings.default_dataset
     unreachable = _broker_unreachable_errors()
+    from streams.kafka_check import KafkaAccessError, check_kafka_access
+    from streams.kafka_connection import KafkaSettingsError
+
     try:
+        if _uses_kafka(args):
+            # A wrong password or an untrusted certificate is reported here in
+            # seconds, with its cause, instead of as a client's endless retry.
+            check_kafka_access(settings.kafka)
         return int(args.func(args, settings))
+    except (KafkaSettingsError, KafkaAccessError) as error:
+        if args.log_level.upper() == "DEBUG":
+            raise
+        print(f"homefeed: Kafka: {error}", file=sys.stderr)
+        return 2
     except DataFileError as error:
         if args.log_level.upper() == "DEBUG":
             raise
@@ -273,6 +285,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+
+
+# Commands that talk to the broker (``train`` and ``eval`` only with the flags below).
+KAFKA_COMMANDS = frozenset(
+    {"topics", "worker", "replay", "watch", "forget", "demo", "serve", "bench"}
+)
+
+
+def _uses_kafka(args: argparse.Namespace) -> bool:
+    if args.command in KAFKA_COMMANDS:
+        return True
+    return bool(getattr(args, "replay", False) or getattr(args, "from_served", False))
 
 
 def _broker_unreachable_errors() -> tuple[type[Exception], ...]:

@@ -24,6 +24,7 @@ from indexer.datasets import load_dataset
 from streams.admin import GroupProgress, create_topics
 from streams.demo_model import resolve_model, scored_from_s
 from streams.demo_summary import day, demo_summary
+from streams.kafka_connection import KafkaConnection
 from streams.processes import (
     child_env,
     fresh_namespace,
@@ -175,7 +176,7 @@ def _run_pipeline(settings: Settings, options: DemoOptions, model_dir: Path | No
     worker = homepage = None
     board = Board()
     replay = TwoPeriodReplay()
-    progress = GroupProgress(settings.bootstrap_servers, topics.events, settings.app_id)
+    progress = GroupProgress(settings.kafka, topics.events, settings.app_id)
     status = ReplayStatus(progress, replay)
     try:
         worker = spawn(["worker", "--role", "all"], env, logs / "worker.log")
@@ -183,10 +184,10 @@ def _run_pipeline(settings: Settings, options: DemoOptions, model_dir: Path | No
         homepage = spawn(["serve"], env, logs / "homepage.log")
         homepage_url = f"http://{settings.serve_host}:{settings.serve_port}/"
         print(f"[demo] homepage: {homepage_url} (pid {homepage.pid})", flush=True)
-        asyncio.run(_publish_catalog(settings.bootstrap_servers, topics.items, dataset.items))
+        asyncio.run(_publish_catalog(settings.kafka, topics.items, dataset.items))
         started = time.monotonic()
         indexed = wait_for_vectors(
-            settings.bootstrap_servers,
+            settings.kafka,
             topics.item_vectors,
             len(titles),
             INDEX_WAIT_S,
@@ -232,8 +233,8 @@ def _run_pipeline(settings: Settings, options: DemoOptions, model_dir: Path | No
     return 0
 
 
-async def _publish_catalog(bootstrap_servers: str, topic: str, items: list[Item]) -> None:
-    producer = make_producer(bootstrap_servers)
+async def _publish_catalog(kafka: KafkaConnection, topic: str, items: list[Item]) -> None:
+    producer = make_producer(kafka)
     await producer.start()
     try:
         await publish_items(producer, topic, items)
@@ -255,7 +256,7 @@ async def _replay_and_watch(
     banner: str,
 ) -> None:
     """Send the events while the board follows the homepages they make."""
-    producer = make_producer(settings.bootstrap_servers)
+    producer = make_producer(settings.kafka)
     await producer.start()
     sending = asyncio.create_task(
         replay_history_then_live(
@@ -270,7 +271,7 @@ async def _replay_and_watch(
     )
     try:
         await watch(
-            settings.bootstrap_servers,
+            settings.kafka,
             topics.rankings,
             titles,
             board=board,

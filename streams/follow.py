@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from streams.kafka_connection import KafkaConnection
 from streams.wire import InvalidMessage, Ranking
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ class Record(Protocol):
     offset: int
 
 
-def whole_topic_consumer(bootstrap_servers: str, *topics: str, **options: Any) -> AIOKafkaConsumer:
+def whole_topic_consumer(kafka: KafkaConnection, *topics: str, **options: Any) -> AIOKafkaConsumer:
     """A consumer of every partition of ``topics``, from the start, committing nothing.
 
     Without a group, subscribing assigns all partitions to this one consumer,
@@ -42,7 +43,7 @@ def whole_topic_consumer(bootstrap_servers: str, *topics: str, **options: Any) -
     """
     return AIOKafkaConsumer(
         *topics,
-        bootstrap_servers=bootstrap_servers,
+        **kafka.aiokafka(),
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -74,7 +75,7 @@ class CompactedTopicFollower:
 
     def __init__(
         self,
-        bootstrap_servers: str,
+        kafka: KafkaConnection,
         topics: Sequence[str],
         apply: Callable[[list[Any]], None],
         *,
@@ -87,7 +88,7 @@ class CompactedTopicFollower:
         | None = None,
         assignment_wait_s: float = ASSIGNMENT_WAIT_S,
     ) -> None:
-        self._bootstrap = bootstrap_servers
+        self._kafka = kafka
         self._topics = list(topics)
         self._apply = apply
         self._lock = lock
@@ -113,7 +114,7 @@ class CompactedTopicFollower:
     async def run(self) -> None:
         """Follow until cancelled (or a failure, which is raised)."""
         consumer = whole_topic_consumer(
-            self._bootstrap, *self._topics, max_partition_fetch_bytes=FETCH_BYTES
+            self._kafka, *self._topics, max_partition_fetch_bytes=FETCH_BYTES
         )
         await consumer.start()
         try:

@@ -11,6 +11,7 @@ import logging
 
 from indexer.replica import IndexReplica
 from streams.follow import CompactedTopicFollower, Record
+from streams.kafka_connection import KafkaConnection
 from streams.wire import InvalidMessage, ItemVector
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,7 @@ class IndexFeed:
 
     def __init__(
         self,
-        bootstrap_servers: str,
+        kafka: KafkaConnection,
         topic: str,
         replica: IndexReplica,
         lock: asyncio.Lock | None = None,
@@ -35,7 +36,7 @@ class IndexFeed:
         self.ready = asyncio.Event()
         self.rejected = 0
         self._follower = CompactedTopicFollower(
-            bootstrap_servers,
+            kafka,
             [topic],
             self.apply,
             lock=self.lock,

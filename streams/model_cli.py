@@ -58,7 +58,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         from streams.topics import TopicNames
 
         topic = TopicNames.from_settings(settings).served
-        served = read_served(settings.bootstrap_servers, topic)
+        served = read_served(settings.kafka, topic)
         shown = shown_before(served, prepared.catalog, prepared.log)
         print(
             f"{len(served)} served homepages from {topic}: "

@@ -17,6 +17,7 @@ from indexer.datasets import Dataset, load_dataset
 from ranker.eval.prequential import PrequentialResult, score_stream
 from streams.admin import GroupProgress, create_topics
 from streams.follow import decoded_rankings, whole_topic_consumer
+from streams.kafka_connection import KafkaConnection
 from streams.processes import child_env, fresh_namespace, spawn, stop, wait_for_vectors
 from streams.replay import make_producer, publish_items, replay_history_then_live
 from streams.settings import Settings
@@ -27,10 +28,10 @@ log = logging.getLogger(__name__)
 
 
 async def _collect_rankings(
-    bootstrap_servers: str, topic: str, expected_events: set[str], timeout_s: float
+    kafka: KafkaConnection, topic: str, expected_events: set[str], timeout_s: float
 ) -> list[Ranking]:
     """Read rankings until every user's last event has been ranked (or the timeout)."""
-    consumer = whole_topic_consumer(bootstrap_servers, topic)
+    consumer = whole_topic_consumer(kafka, topic)
     await consumer.start()
     rankings: list[Ranking] = []
     pending = set(expected_events)
@@ -50,7 +51,7 @@ async def _collect_rankings(
 
 
 async def replay_and_score(
-    bootstrap_servers: str,
+    kafka: KafkaConnection,
     events_topic: str,
     rankings_topic: str,
     dataset: Dataset,
@@ -70,8 +71,8 @@ async def replay_and_score(
     """
     events = dataset.events[:limit] if limit is not None else dataset.events
     started = time.monotonic()
-    producer = make_producer(bootstrap_servers)
-    progress = GroupProgress(bootstrap_servers, events_topic, group_id) if group_id else None
+    producer = make_producer(kafka)
+    progress = GroupProgress(kafka, events_topic, group_id) if group_id else None
     await producer.start()
     try:
         await replay_history_then_live(
@@ -88,7 +89,7 @@ async def replay_and_score(
             progress.close()
     last_per_user = {event.user_id: event.event_id for event in events}
     rankings = await _collect_rankings(
-        bootstrap_servers, rankings_topic, set(last_per_user.values()), timeout_s
+        kafka, rankings_topic, set(last_per_user.values()), timeout_s
     )
     result = score_stream(
         events, rankings, trending_half_life_s=trending_half_life_s, score_from_ms=score_from_ms
@@ -105,7 +106,7 @@ async def replay_and_score(
 
 
 def run(
-    bootstrap_servers: str,
+    kafka: KafkaConnection,
     events_topic: str,
     rankings_topic: str,
     dataset: Dataset,
@@ -113,7 +114,7 @@ def run(
 ) -> PrequentialResult:
     """Synchronous wrapper of :func:`replay_and_score`."""
     return asyncio.run(
-        replay_and_score(bootstrap_servers, events_topic, rankings_topic, dataset, **options)  # type: ignore[arg-type]
+        replay_and_score(kafka, events_topic, rankings_topic, dataset, **options)  # type: ignore[arg-type]
     )
 
 
@@ -144,13 +145,13 @@ def run_prequential(
             child_env(settings, **extra),
             settings.data_dir / "logs" / "worker.log",
         )
-        asyncio.run(_publish_catalog(settings.bootstrap_servers, topics.items, dataset))
+        asyncio.run(_publish_catalog(settings.kafka, topics.items, dataset))
         indexed = wait_for_vectors(
-            settings.bootstrap_servers, topics.item_vectors, len(dataset.items), index_wait_s
+            settings.kafka, topics.item_vectors, len(dataset.items), index_wait_s
         )
         log.info("catalog indexed: %d item vectors", indexed)
         return run(
-            settings.bootstrap_servers,
+            settings.kafka,
             topics.events,
             topics.rankings,
             dataset,
@@ -166,8 +167,8 @@ def run_prequential(
             broker.stop()
 
 
-async def _publish_catalog(bootstrap_servers: str, topic: str, dataset: Dataset) -> None:
-    producer = make_producer(bootstrap_servers)
+async def _publish_catalog(kafka: KafkaConnection, topic: str, dataset: Dataset) -> None:
+    producer = make_producer(kafka)
     await producer.start()
     try:
         await publish_items(producer, topic, dataset.items)

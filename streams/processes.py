@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from streams.admin import topic_size
+from streams.kafka_connection import KafkaConnection
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ def child_env(settings: Settings, **extra: str) -> dict[str, str]:
         HOMEFEED_KAFKA_BOOTSTRAP=settings.bootstrap_servers,
         HOMEFEED_PARTITIONS=str(settings.partitions),
         HOMEFEED_STANDBY_REPLICAS=str(settings.standby_replicas),
+        **settings.kafka_security_env(),
     )
     env.update(extra)
     return env
@@ -124,7 +126,7 @@ def stop_all(processes: Sequence[subprocess.Popen[bytes]], timeout_s: float = 20
 
 
 def wait_for_vectors(
-    bootstrap: str,
+    kafka: KafkaConnection,
     topic: str,
     expected: int,
     timeout_s: float,
@@ -138,7 +140,7 @@ def wait_for_vectors(
     deadline = started + timeout_s
     count = 0
     while time.monotonic() < deadline:
-        count = topic_size(bootstrap, topic)
+        count = topic_size(kafka, topic)
         if progress is not None:
             progress(count, time.monotonic() - started)
         if count >= expected:

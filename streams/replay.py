@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaProducer
 from tqdm import tqdm
 
 from indexer.datasets import Dataset
+from streams.kafka_connection import KafkaConnection
 from streams.topics import TopicNames
 from streams.wire import Event, Item
 
@@ -33,10 +34,10 @@ class ReplayReport:
         return self.events / self.seconds if self.seconds > 0 else 0.0
 
 
-def make_producer(bootstrap_servers: str) -> AIOKafkaProducer:
+def make_producer(kafka: KafkaConnection) -> AIOKafkaProducer:
     """A producer tuned for bulk sends: batches of up to 256 KiB, 5 ms linger."""
     return AIOKafkaProducer(
-        bootstrap_servers=bootstrap_servers,
+        **kafka.aiokafka(),
         linger_ms=5,
         max_batch_size=256 * 1024,
         acks="all",
@@ -83,7 +84,7 @@ async def publish_events(
 
 
 async def replay(
-    bootstrap_servers: str,
+    kafka: KafkaConnection,
     topics: TopicNames,
     dataset: Dataset,
     *,
@@ -94,7 +95,7 @@ async def replay(
 ) -> ReplayReport:
     """Publish the catalog (unless told not to), then up to ``limit`` events at ``rate``/s."""
     events = dataset.events[:limit] if limit is not None else dataset.events
-    producer = make_producer(bootstrap_servers)
+    producer = make_producer(kafka)
     await producer.start()
     try:
         items_sent = 0

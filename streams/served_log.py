@@ -7,19 +7,20 @@ import time
 
 from kafka import KafkaConsumer, TopicPartition
 
+from streams.kafka_connection import KafkaConnection
 from streams.wire import InvalidMessage, Served, decode_served
 
 log = logging.getLogger(__name__)
 
 
-def read_served(bootstrap_servers: str, topic: str, timeout_s: float = 120.0) -> list[Served]:
+def read_served(kafka: KafkaConnection, topic: str, timeout_s: float = 120.0) -> list[Served]:
     """Every impression currently in the served topic (read to its end offsets)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+    consumer = KafkaConsumer(**kafka.kafka_python(), enable_auto_commit=False)
     served: list[Served] = []
     try:
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         if not partitions:
-            raise ValueError(f"topic {topic} does not exist on {bootstrap_servers}")
+            raise ValueError(f"topic {topic} does not exist on {kafka.bootstrap_servers}")
         consumer.assign(partitions)
         consumer.seek_to_beginning(*partitions)
         ends = consumer.end_offsets(partitions)

@@ -12,6 +12,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from streams.kafka_connection import KafkaConnection
+
 DEFAULT_LOCAL_BOOTSTRAP = "127.0.0.1:9092"
 # Relative to the working directory (resolved when settings are read), so the
 # defaults mean the same from a checkout (`make demo` runs in its root) and
@@ -19,6 +21,19 @@ DEFAULT_LOCAL_BOOTSTRAP = "127.0.0.1:9092"
 DEFAULT_DATA_DIR = Path("var")
 DEFAULT_DATASETS_DIR = Path("..") / "shared" / "data"
 DEFAULT_DATASET = "movielens-ml-latest-small"
+
+
+KAFKA_SECURITY_FIELDS = (
+    "kafka_security_protocol",
+    "kafka_sasl_mechanism",
+    "kafka_username",
+    "kafka_password",
+    "kafka_ca_file",
+    "kafka_cert_file",
+    "kafka_key_file",
+    "kafka_key_password",
+    "kafka_check_hostname",
+)
 
 
 class Settings(BaseSettings):
@@ -36,6 +51,25 @@ class Settings(BaseSettings):
     topic_prefix: str = Field(default="homefeed.", description="Prefix of every topic name.")
     partitions: int = Field(default=8, ge=1, description="Partitions of the events topic.")
     replication_factor: int = Field(default=1, ge=1)
+    kafka_security_protocol: str = Field(
+        default="PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."
+    )
+    kafka_sasl_mechanism: str = Field(
+        default="PLAIN", description="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (SASL_* only)."
+    )
+    kafka_username: str | None = Field(default=None, description="SASL user name.")
+    kafka_password: SecretStr | None = Field(default=None, description="SASL password.")
+    kafka_ca_file: Path | None = Field(
+        default=None, description="PEM file of the CAs to trust; unset: the system's."
+    )
+    kafka_cert_file: Path | None = Field(
+        default=None, description="PEM client certificate (mutual TLS)."
+    )
+    kafka_key_file: Path | None = Field(default=None, description="PEM key of the client cert.")
+    kafka_key_password: SecretStr | None = Field(default=None, description="Key file password.")
+    kafka_check_hostname: bool = Field(
+        default=True, description="Check the broker certificate's host name."
+    )
 
     # --- Faust worker ----------------------------------------------------
     app_id: str = Field(default="homefeed", description="Faust app id = consumer group.")
@@ -125,6 +159,36 @@ class Settings(BaseSettings):
     def bootstrap_servers(self) -> str:
         """The broker every client talks to: external if configured, else the local one."""
         return self.kafka_bootstrap or f"127.0.0.1:{self.local_kafka_port}"
+
+    @cached_property
+    def kafka(self) -> KafkaConnection:
+        """Brokers and security for every Kafka client (raises KafkaSettingsError)."""
+        return KafkaConnection(
+            self.bootstrap_servers,
+            security_protocol=self.kafka_security_protocol,  # type: ignore[arg-type]
+            sasl_mechanism=self.kafka_sasl_mechanism,  # type: ignore[arg-type]
+            username=self.kafka_username,
+            password=self.kafka_password,
+            ca_file=self.kafka_ca_file,
+            cert_file=self.kafka_cert_file,
+            key_file=self.kafka_key_file,
+            key_password=self.kafka_key_password,
+            check_hostname=self.kafka_check_hostname,
+        )
+
+    def kafka_security_env(self) -> dict[str, str]:
+        """The ``HOMEFEED_KAFKA_*`` security variables that recreate these settings in a child."""
+        env: dict[str, str] = {}
+        for name in KAFKA_SECURITY_FIELDS:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            env[f"HOMEFEED_{name.upper()}"] = (
+                str(value).lower() if isinstance(value, bool) else str(value)
+            )
+        return env
 
     @property
     def uses_external_kafka(self) -> bool:

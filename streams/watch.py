@@ -13,6 +13,7 @@ from typing import TextIO
 
 from streams.board import HomepageTally, pick_board_users
 from streams.follow import decoded_rankings, whole_topic_consumer
+from streams.kafka_connection import KafkaConnection
 from streams.wire import Ranking
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ class Board:
 
 
 async def watch(
-    bootstrap_servers: str,
+    kafka: KafkaConnection,
     rankings_topic: str,
     titles: Mapping[str, str],
     *,
@@ -100,7 +101,7 @@ async def watch(
     ``board`` is filled in place, so its caller keeps what was seen when
     interrupted.
     """
-    consumer = whole_topic_consumer(bootstrap_servers, rankings_topic)
+    consumer = whole_topic_consumer(kafka, rankings_topic)
     await consumer.start()
     board = Board() if board is None else board
     board.users = list(users or [])

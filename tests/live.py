@@ -117,7 +117,7 @@ class TopicReader:
 def wait_for_catalog(live: LiveEnv, items: int, timeout_s: float = 120) -> None:
     """Wait until the indexer has published ``items`` item vectors."""
     wait_for(
-        lambda: topic_size(live.settings.bootstrap_servers, live.topics.item_vectors) >= items,
+        lambda: topic_size(live.settings.kafka, live.topics.item_vectors) >= items,
         timeout_s,
         f"{items} item vectors",
     )

@@ -22,6 +22,7 @@ from typing import Any
 
 from deploy.kafka.jars import KAFKA_DEPLOY_DIR, BrokerError, default_cache_dir, ensure_jars
 from deploy.kafka.network import HOST, fetch_metadata, is_port_open, wait_until_ready
+from deploy.kafka.secure import NO_SECURE_LISTENER, SecureListener
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +94,7 @@ class LocalBroker:
         cache_dir: Path | None = None,
         heap: str = DEFAULT_HEAP,
         java: str = "java",
+        secure: SecureListener | None = None,
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.port = port
@@ -100,6 +102,9 @@ class LocalBroker:
         self.cache_dir = cache_dir or default_cache_dir()
         self.heap = heap
         self.java = java
+        # An extra SASL_SSL listener (tests of secured clusters); the plaintext
+        # one stays for the readiness probe and inter-broker traffic.
+        self.secure = secure
         # Kept so that the starter can reap its own child instead of leaving a zombie.
         self._process: subprocess.Popen[bytes] | None = None
         self._log_offsets: dict[str, int] = {}
@@ -110,6 +115,13 @@ class LocalBroker:
     def bootstrap(self) -> str:
         """Bootstrap servers string for clients of this broker."""
         return f"{HOST}:{self.port}"
+
+    @property
+    def secure_bootstrap(self) -> str:
+        """Bootstrap servers of the SASL_SSL listener (only with ``secure``)."""
+        if self.secure is None:
+            raise BrokerError("this broker has no SASL_SSL listener")
+        return f"{HOST}:{self.secure.port}"
 
     @property
     def server_properties(self) -> Path:
@@ -235,6 +247,7 @@ class LocalBroker:
             "controller_port": self.controller_port,
             "storage_dir": self.storage_dir,
             "log_dir": self.log_dir,
+            **(self.secure.properties(HOST) if self.secure else NO_SECURE_LISTENER),
         }
         for name in ("server.properties", "log4j.properties"):
             template = Template((KAFKA_DEPLOY_DIR / f"{name}.in").read_text())
@@ -283,6 +296,7 @@ class LocalBroker:
             cluster_id,
             "-c",
             str(self.server_properties),
+            *(self.secure.scram_arguments() if self.secure else []),
         )
         try:
             result = subprocess.run(

@@ -31,14 +31,19 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
-def fetch_metadata(bootstrap: str, timeout_s: float = 5.0) -> dict[str, Any]:
-    """Ask the cluster at ``bootstrap`` to describe itself; raises if it cannot."""
+def fetch_metadata(
+    bootstrap: str, timeout_s: float = 5.0, client_options: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Ask the cluster at ``bootstrap`` to describe itself; raises if it cannot.
+
+    ``client_options``: more kafka-python client arguments (TLS, SASL).
+    """
     # Imported here so that importing this module stays cheap for the CLI.
     from kafka import KafkaAdminClient
 
     timeout_ms = max(1000, int(timeout_s * 1000))
     admin = KafkaAdminClient(
-        bootstrap_servers=bootstrap,
+        **{"bootstrap_servers": bootstrap, **(client_options or {})},
         client_id="homefeed-broker-probe",
         bootstrap_timeout_ms=timeout_ms,
         request_timeout_ms=timeout_ms,
@@ -50,7 +55,9 @@ def fetch_metadata(bootstrap: str, timeout_s: float = 5.0) -> dict[str, Any]:
         admin.close()
 
 
-def wait_until_ready(bootstrap: str, timeout_s: float) -> None:
+def wait_until_ready(
+    bootstrap: str, timeout_s: float, client_options: dict[str, Any] | None = None
+) -> None:
     """Block until a Kafka client can fetch cluster metadata from ``bootstrap``.
 
     Raises:
@@ -69,7 +76,7 @@ def wait_until_ready(bootstrap: str, timeout_s: float) -> None:
         # A plain TCP probe first: cheap, and spares the log a client error per retry.
         if is_port_open(first_host or HOST, int(first_port), timeout_s=min(0.5, remaining)):
             try:
-                fetch_metadata(bootstrap, timeout_s=min(5.0, max(1.0, remaining)))
+                fetch_metadata(bootstrap, min(5.0, max(1.0, remaining)), client_options)
                 return
             except Exception as exc:  # any client failure just means "not yet"
                 last_error = exc

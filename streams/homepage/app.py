@@ -73,7 +73,7 @@ def build_app(
     """Build the service; ``state``, ``sink`` and ``follow_topics`` let tests skip Kafka."""
     topics = TopicNames.from_settings(settings)
     state = state or new_state(settings)
-    sink = sink or KafkaEventSink(settings.bootstrap_servers, topics.events)
+    sink = sink or KafkaEventSink(settings.kafka, topics.events)
     secret = settings.auth_secret.get_secret_value().encode() if settings.auth_secret else None
     metrics = state.metrics
 
@@ -82,7 +82,7 @@ def build_app(
         await sink.start()
         feed_task = None
         if follow_topics:
-            feed = HomepageFeed(settings.bootstrap_servers, topics, state)
+            feed = HomepageFeed(settings.kafka, topics, state)
             feed_task = asyncio.create_task(feed.run_forever(), name="homepage-feed")
         try:
             yield

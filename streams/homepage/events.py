@@ -14,6 +14,7 @@ import msgpack
 from aiokafka import AIOKafkaProducer
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
+from streams.kafka_connection import KafkaConnection
 from streams.wire import SCHEMA_VERSION, Event, new_event_id, now_ms
 
 log = logging.getLogger(__name__)
@@ -81,15 +82,15 @@ class EventSink(Protocol):
 class KafkaEventSink:
     """Produces events to the events topic, keyed by user id like every other producer."""
 
-    def __init__(self, bootstrap_servers: str, topic: str) -> None:
-        self._bootstrap = bootstrap_servers
+    def __init__(self, kafka: KafkaConnection, topic: str) -> None:
+        self._kafka = kafka
         self._topic = topic
         self._producer: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
         """Connect the producer."""
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=self._bootstrap, acks="all", enable_idempotence=True
+            **self._kafka.aiokafka(), acks="all", enable_idempotence=True
         )
         await self._producer.start()
 

@@ -21,6 +21,7 @@ from streams.homepage.catalog import Catalog
 from streams.homepage.metrics import HomepageMetrics
 from streams.homepage.similar import SimilarService
 from streams.homepage.store import RankingStore, TrendingBoard
+from streams.kafka_connection import KafkaConnection
 from streams.topics import TopicNames
 from streams.wire import InvalidMessage, ItemVector, Ranking, TrendingList, now_ms
 
@@ -44,13 +45,13 @@ class HomepageState:
 class HomepageFeed:
     """Applies records of the three topics to a :class:`HomepageState`."""
 
-    def __init__(self, bootstrap_servers: str, topics: TopicNames, state: HomepageState) -> None:
+    def __init__(self, kafka: KafkaConnection, topics: TopicNames, state: HomepageState) -> None:
         self._topics = topics
         self._state = state
         # Readiness waits for rankings (what is served) and item-vectors (the
         # titles on the cards); trending is refreshed every few seconds anyway.
         self._follower = CompactedTopicFollower(
-            bootstrap_servers,
+            kafka,
             [topics.rankings, topics.trending, topics.item_vectors],
             self.apply,
             awaited=[topics.rankings, topics.item_vectors],

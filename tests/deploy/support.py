@@ -19,6 +19,13 @@ K8S = DEPLOY / "k8s"
 KUSTOMIZATIONS = ("base", "overlays/local", "overlays/production")
 HOMEFEED_IMAGES = {"homefeed", "homefeed-gpu"}
 ENV_PREFIX = "HOMEFEED_"
+# What the Secrets the manifests name hold (deploy/k8s/components/kafka-sasl-ssl).
+SECRET_PLACEHOLDERS = {
+    "homefeed-kafka-credentials": {
+        "HOMEFEED_KAFKA_USERNAME": "homefeed",
+        "HOMEFEED_KAFKA_PASSWORD": "from-the-secret",
+    }
+}
 
 
 @cache
@@ -41,9 +48,16 @@ def is_homefeed_image(reference: str) -> bool:
 
 
 def container_env(resources: tuple[Resource, ...], container: dict[str, Any]) -> dict[str, str]:
-    """A container's environment: its ConfigMaps (envFrom), then its own env entries."""
+    """A container's environment: its ConfigMaps (envFrom), then its own env entries.
+
+    Secrets are not in the manifests (operators create them): a container that
+    reads one gets :data:`SECRET_PLACEHOLDERS` for the keys it must hold.
+    """
     env: dict[str, str] = {}
     for source in container.get("envFrom", []):
+        if "secretRef" in source:
+            env.update(SECRET_PLACEHOLDERS[source["secretRef"]["name"]])
+            continue
         config_map = find(resources, "ConfigMap", source["configMapRef"]["name"])
         env.update(config_map["data"])
     for entry in container.get("env", []):

@@ -228,3 +228,27 @@ def test_alerts_use_exported_series_topics_and_groups() -> None:
             for _, label, value in check_promql(alert["expr"]):
                 assert label != "topic" or value in topics, (alert["alert"], value)
                 assert label != "consumergroup" or value in groups, (alert["alert"], value)
+
+
+def test_production_reaches_kafka_over_sasl_ssl_with_credentials_from_secrets() -> None:
+    resources = rendered("overlays/production")
+    text = json.dumps(resources)
+    assert "from-the-secret" not in text  # no password in any manifest
+    for container, env in _homefeed_containers("overlays/production"):
+        settings = settings_from_env(env)
+        assert settings.kafka_security_protocol == "SASL_SSL", container["name"]
+        assert settings.kafka_password is not None
+        assert {"secretRef": {"name": "homefeed-kafka-credentials"}} in container["envFrom"]
+        mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+        assert str(settings.kafka_ca_file).startswith(mounts["kafka-ca"] + "/"), container["name"]
+    for workload in resources:
+        pod = workload.get("spec", {}).get("template", {}).get("spec", {})
+        for volume in pod.get("volumes", []):
+            if volume["name"] == "kafka-ca":
+                assert volume["secret"]["secretName"] == "homefeed-kafka-ca"
+    exporter = find(resources, "Deployment", "homefeed-kafka-exporter")
+    args = exporter["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--sasl.enabled" in args and "--tls.enabled" in args
+    # The local overlay stays plaintext (the dev broker has no TLS).
+    for _, env in _homefeed_containers("overlays/local"):
+        assert settings_from_env(env).kafka_security_protocol == "PLAINTEXT"

@@ -23,6 +23,7 @@ import pytest
 
 from deploy.kafka import free_ports
 from streams.admin import topic_size
+from streams.kafka_connection import KafkaConnection
 from streams.wire import ItemVector
 from tests.factories import REPO_ROOT, make_event, msn_items
 from tests.live import LiveEnv, TopicReader, fresh_env, produce, running_worker, wait_for
@@ -127,7 +128,9 @@ def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
             def indexed() -> bool:
                 assert worker.poll() is None, "worker exited early"
-                return topic_size(kafka_bootstrap, live.topics.item_vectors) >= len(CATALOG)
+                return topic_size(
+                    KafkaConnection(kafka_bootstrap), live.topics.item_vectors
+                ) >= len(CATALOG)
 
             wait_for(indexed, timeout_s=180, what="the indexer to publish every item vector")
             history = [

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from streams.admin import topic_size
+from streams.kafka_connection import KafkaConnection
 from streams.wire import MAX_ID_BYTES, MAX_TEXT_CHARS, DeadLetter, Event
 from tests.factories import msn_items
 from tests.live import (
@@ -86,7 +87,10 @@ def live(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
             [(item.item_id.encode(), item.encode()) for item in catalog],
         )
         wait_for(
-            lambda: topic_size(kafka_bootstrap, env.topics.item_vectors) >= len(catalog),
+            lambda: (
+                topic_size(KafkaConnection(kafka_bootstrap), env.topics.item_vectors)
+                >= len(catalog)
+            ),
             120,
             "item vectors",
         )
@@ -111,7 +115,10 @@ def dead_letters_after(live: LiveEnv, before: int, malformed: list[bytes]) -> li
     """Wait for one dead letter per malformed payload; check each original came back."""
     bootstrap = live.settings.bootstrap_servers
     wait_for(
-        lambda: topic_size(bootstrap, live.topics.dead_letter) >= before + len(malformed),
+        lambda: (
+            topic_size(KafkaConnection(bootstrap), live.topics.dead_letter)
+            >= before + len(malformed)
+        ),
         120,
         f"{len(malformed)} dead letters",
     )
@@ -138,7 +145,7 @@ def test_every_malformed_event_is_dead_lettered_and_good_ones_still_count(
         Event(f"{user}-b", user, "view", 1_000, item_id=msn_items()[0].item_id),
         Event(f"{user}-b", user, "view", 1_000, item_id=msn_items()[0].item_id),
     ]
-    before = topic_size(bootstrap, live.topics.dead_letter)
+    before = topic_size(KafkaConnection(bootstrap), live.topics.dead_letter)
     messages: list[tuple[bytes | None, bytes | None]] = [(b"fuzz", raw) for raw in malformed]
     for position, event in zip((0, len(messages) // 2, len(messages)), good, strict=True):
         messages.insert(position, (user.encode(), event.encode()))
@@ -173,15 +180,15 @@ def test_every_malformed_item_is_dead_lettered_and_the_catalog_keeps_growing(
 ) -> None:
     bootstrap = live.settings.bootstrap_servers
     good = msn_items()[100 + next(ROUND) % 300]
-    before_letters = topic_size(bootstrap, live.topics.dead_letter)
-    before_vectors = topic_size(bootstrap, live.topics.item_vectors)
+    before_letters = topic_size(KafkaConnection(bootstrap), live.topics.dead_letter)
+    before_vectors = topic_size(KafkaConnection(bootstrap), live.topics.item_vectors)
     messages: list[tuple[bytes | None, bytes | None]] = [(b"fuzz", raw) for raw in malformed]
     messages.insert(len(messages) // 2, (good.item_id.encode(), good.encode()))
     produce(bootstrap, live.topics.items, messages)
     letters = dead_letters_after(live, before_letters, malformed)
     assert {letter.source_topic for letter in letters} == {live.topics.items}
     wait_for(
-        lambda: topic_size(bootstrap, live.topics.item_vectors) > before_vectors,
+        lambda: topic_size(KafkaConnection(bootstrap), live.topics.item_vectors) > before_vectors,
         60,
         "the good item's vector",
     )

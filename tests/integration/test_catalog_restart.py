@@ -18,6 +18,7 @@ import pytest
 from bench.catalog_work import run_catalog_bench
 from indexer.datasets import load_movielens_items
 from streams.admin import topic_size
+from streams.kafka_connection import KafkaConnection
 from streams.wire import ItemVector
 from tests.factories import SHARED_DATA
 from tests.live import (
@@ -52,9 +53,11 @@ def test_a_restarted_worker_skips_unchanged_items_and_encodes_changed_ones(
     with running_worker(live, first_log):
         produce(bootstrap, live.topics.items, records)
         wait_for(
-            lambda: topic_size(bootstrap, vectors_topic) >= len(items), 120, "the first encode"
+            lambda: topic_size(KafkaConnection(bootstrap), vectors_topic) >= len(items),
+            120,
+            "the first encode",
         )
-    published = topic_size(bootstrap, vectors_topic)
+    published = topic_size(KafkaConnection(bootstrap), vectors_topic)
     (_, first_vector), *_ = read_to_end(bootstrap, vectors_topic)
     assert first_vector is not None and ItemVector.decode(first_vector).text_digest
 
@@ -66,7 +69,7 @@ def test_a_restarted_worker_skips_unchanged_items_and_encodes_changed_ones(
         wait_for(
             lambda: (
                 encode_counts(second_log)[1] >= len(items) + 1
-                and topic_size(bootstrap, vectors_topic) > published
+                and topic_size(KafkaConnection(bootstrap), vectors_topic) > published
             ),
             120,
             "the restarted indexer to read the re-sent catalog",
@@ -74,7 +77,7 @@ def test_a_restarted_worker_skips_unchanged_items_and_encodes_changed_ones(
     assert "published item digests" in second_log.read_text()
     encoded, received = encode_counts(second_log)
     assert encoded == 1, f"{encoded} of {received} re-sent items went through BERT again"
-    assert topic_size(bootstrap, vectors_topic) == published + 1
+    assert topic_size(KafkaConnection(bootstrap), vectors_topic) == published + 1
 
 
 def test_clicks_are_ranked_within_a_second_while_a_10k_catalog_is_re_encoded(

@@ -12,6 +12,7 @@ import pytest
 
 from ranker.pipeline.selectors import EXPLORE_REASON
 from streams.admin import topic_size
+from streams.kafka_connection import KafkaConnection
 from streams.wire import DeadLetter, Item, Ranking
 from tests.factories import make_event, msn_items
 from tests.live import LiveEnv, TopicReader, fresh_env, produce, running_worker, wait_for
@@ -38,7 +39,9 @@ def live(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
             def indexed() -> bool:
                 assert worker.poll() is None, "worker exited early"
-                return topic_size(kafka_bootstrap, env.topics.item_vectors) >= len(CATALOG)
+                return topic_size(KafkaConnection(kafka_bootstrap), env.topics.item_vectors) >= len(
+                    CATALOG
+                )
 
             wait_for(indexed, timeout_s=180, what="the indexer to publish every item vector")
             yield env
@@ -134,7 +137,7 @@ def test_newcomer_first_homepage_is_trending(live: LiveEnv) -> None:
 
 def test_changed_item_is_re_encoded_and_deleted_item_disappears(live: LiveEnv) -> None:
     bootstrap = live.settings.bootstrap_servers
-    before = topic_size(bootstrap, live.topics.item_vectors)
+    before = topic_size(KafkaConnection(bootstrap), live.topics.item_vectors)
     target = SPORTS[-1]
     renamed = Item(
         target.item_id,
@@ -144,13 +147,13 @@ def test_changed_item_is_re_encoded_and_deleted_item_disappears(live: LiveEnv) -
     )
     produce(bootstrap, live.topics.items, [(target.item_id.encode(), renamed.encode())])
     wait_for(
-        lambda: topic_size(bootstrap, live.topics.item_vectors) > before,
+        lambda: topic_size(KafkaConnection(bootstrap), live.topics.item_vectors) > before,
         60,
         "a re-encoded vector for the changed item",
     )
     produce(bootstrap, live.topics.items, [(target.item_id.encode(), None)])
     wait_for(
-        lambda: topic_size(bootstrap, live.topics.item_vectors) > before + 1,
+        lambda: topic_size(KafkaConnection(bootstrap), live.topics.item_vectors) > before + 1,
         60,
         "a tombstone for the deleted item",
     )
@@ -196,5 +199,5 @@ def test_every_published_homepage_is_logged_as_served(live: LiveEnv) -> None:
     # What `homefeed train --from-served` reads: the same entry, from the batches.
     from streams.served_log import read_served
 
-    everything = read_served(live.settings.bootstrap_servers, live.topics.served, timeout_s=30)
+    everything = read_served(live.settings.kafka, live.topics.served, timeout_s=30)
     assert served in everything

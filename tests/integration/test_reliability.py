@@ -200,15 +200,12 @@ def test_malformed_items_go_to_dead_letter(live: LiveEnv, tmp_path: Path) -> Non
             + [(CATALOG[0].item_id.encode(), CATALOG[0].encode())],
         )
         wait_for(
-            lambda: (
-                topic_size(live.settings.bootstrap_servers, live.topics.dead_letter)
-                >= len(bad_items)
-            ),
+            lambda: topic_size(live.settings.kafka, live.topics.dead_letter) >= len(bad_items),
             90,
             "three dead letters",
         )
         wait_for(
-            lambda: topic_size(live.settings.bootstrap_servers, live.topics.item_vectors) >= 1,
+            lambda: topic_size(live.settings.kafka, live.topics.item_vectors) >= 1,
             60,
             "the good item's vector",
         )

@@ -76,7 +76,7 @@ def test_sequence_model_ranks_live_and_is_hot_swapped(
         assert set(horror[4:]) <= set(shown), shown
         assert sum(genre[item_id] == "Horror" for item_id in shown[:5]) >= 4, shown
 
-        published = topic_size(live.settings.bootstrap_servers, live.topics.item_vectors)
+        published = topic_size(live.settings.kafka, live.topics.item_vectors)
         second = save_sequence_artifact(
             first.model, first.item_ids, first.text_encoder_version, models / "v2", {"n": 2}
         )
@@ -88,7 +88,7 @@ def test_sequence_model_ranks_live_and_is_hot_swapped(
             60,
             "rankings from the new model, without a restart",
         )
-        assert topic_size(live.settings.bootstrap_servers, live.topics.item_vectors) == published
+        assert topic_size(live.settings.kafka, live.topics.item_vectors) == published
 
         broken = models / "v3"
         shutil.copytree(models / "v2", broken)

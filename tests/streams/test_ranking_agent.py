@@ -17,6 +17,7 @@ from streams.agents import register_ranking_agents
 from streams.app import create_app
 from streams.dead_letter import DeadLetterPublisher
 from streams.index_feed import IndexFeed
+from streams.kafka_connection import KafkaConnection
 from streams.outputs import RankingsTopicOutput
 from streams.settings import Settings
 from streams.tables import user_state_table
@@ -58,7 +59,7 @@ def build(tmp_path: Path) -> tuple[Any, Any, RankingService, RecordingTopic, Rec
         10.0,
     )
     table = user_state_table(app, partitions=1)
-    feed = IndexFeed("127.0.0.1:1", "vectors", replica)
+    feed = IndexFeed(KafkaConnection("127.0.0.1:1"), "vectors", replica)
     stats = register_ranking_agents(
         app,
         app.topic(

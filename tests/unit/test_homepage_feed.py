@@ -9,6 +9,7 @@ import numpy as np
 
 from streams.homepage.feed import HomepageFeed, HomepageState
 from streams.homepage.store import RankingStore
+from streams.kafka_connection import KafkaConnection
 from streams.settings import Settings
 from streams.topics import TopicNames
 from streams.wire import ItemVector, RankedItem, Ranking, now_ms
@@ -26,7 +27,7 @@ class FakeRecord:
 
 def feed_and_state() -> tuple[HomepageFeed, HomepageState]:
     state = HomepageState(store=RankingStore(max_users=100))
-    return HomepageFeed("unused:9092", TOPICS, state), state
+    return HomepageFeed(KafkaConnection("unused:9092"), TOPICS, state), state
 
 
 def ranking_record(user_id: str, generated_at: int, source_ts: int | None) -> FakeRecord:

@@ -429,3 +429,27 @@ def test_short_training_sequences_get_the_sparse_dropout_and_training_saves_it(
     saved = json.loads((trained / "config.json").read_text())["model"]["dropout"]
     prepared = prepare(workspace / "ml", "leave-last-out")
     assert saved == default_dropout(training_timelines(prepared))
+
+
+def test_the_weight_average_follows_the_weights_and_swaps_back_exactly() -> None:
+    from ranker.training.sequence_train import WeightAverage
+
+    layer = torch.nn.Linear(3, 2)
+    start = [p.detach().clone() for p in layer.parameters()]
+    average = WeightAverage(layer, 0.9)
+    with torch.no_grad():
+        for p in layer.parameters():
+            p.add_(1.0)  # a step moves every weight by one
+    average.update()
+    # The first update's decay is (1 + 1) / (10 + 1), not 0.9: the average
+    # leaves the random start quickly.
+    decay = 2 / 11
+    raw = [p.detach().clone() for p in layer.parameters()]
+    average.swap()
+    for p, s in zip(layer.parameters(), start, strict=True):
+        torch.testing.assert_close(p.detach(), s + (1 - decay))
+    average.swap()
+    for p, r in zip(layer.parameters(), raw, strict=True):
+        assert torch.equal(p.detach(), r)
+    with pytest.raises(ValueError, match="weight_average"):
+        WeightAverage(layer, 1.0)
