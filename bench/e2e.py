@@ -107,10 +107,8 @@ def run_catalog(
             sweep.append(freshness_row(rate, sampled))
             log.info("freshness at %.0f events/s: %s", rate, sweep[-1])
 
-    passthrough_per_s = run_passthrough(run, bootstrap, backlog, BACKLOG_PREFIX)
-    faust_per_s = run_faust_baseline(
-        run, bootstrap, backlog, log_dir, BACKLOG_PREFIX, START_TIMEOUT_S
-    )
+    passthrough_per_s = run_passthrough(run, backlog, BACKLOG_PREFIX)
+    faust_per_s = run_faust_baseline(run, backlog, log_dir, BACKLOG_PREFIX, START_TIMEOUT_S)
     fresh = freshness_row(live_rate, latencies)
     return {
         "catalog_items": items,

@@ -80,7 +80,7 @@ def create_baseline_app(settings: Settings) -> faust.App:
 
 
 def run_faust_baseline(
-    run: Settings, bootstrap: str, backlog: int, log_dir: Path, prefix: str, timeout_s: float
+    run: Settings, backlog: int, log_dir: Path, prefix: str, timeout_s: float
 ) -> float:
     """Drain rate of a bare Faust worker with the pipeline's state table (no ranking)."""
     baseline = run.model_copy(

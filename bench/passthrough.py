@@ -58,7 +58,7 @@ async def passthrough(
         await consumer.stop()
 
 
-def run_passthrough(run: Settings, bootstrap: str, backlog: int, prefix: str) -> float:
+def run_passthrough(run: Settings, backlog: int, prefix: str) -> float:
     """Drain rate of a bare aiokafka consume → produce loop over the backlog."""
     topics = TopicNames.from_settings(run)
     target = topics.rankings.replace("rankings", "passthrough")
