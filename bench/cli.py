@@ -1,4 +1,4 @@
-"""``homefeed bench e2e|encoder|index|memory|scale|sequence|catalog``: figures and ratios.
+"""``homefeed bench e2e|encoder|index|memory|scale|sequence|catalog|soak``: figures and ratios.
 
 They never pass or fail on time; ``--json OUT`` also writes the figures.
 """
@@ -54,6 +54,17 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
         from bench.catalog_work import run_catalog_bench
 
         result = run_catalog_bench(args.data or settings.default_dataset)
+    elif args.bench == "soak":
+        from bench.soak import run_soak_bench
+
+        result = run_soak_bench(
+            minutes=args.minutes,
+            rate=args.rate,
+            items=args.items,
+            users=args.users,
+            sample_s=args.sample_s,
+            plot=args.plot,
+        )
     elif args.bench == "sequence":
         from bench.sequence import run_sequence_bench
 
@@ -76,7 +87,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     bench = sub.add_parser("bench", help="benchmarks: figures and ratios vs a same-run baseline")
     bench.add_argument(
         "bench",
-        choices=["e2e", "encoder", "index", "memory", "scale", "sequence", "catalog"],
+        choices=["e2e", "encoder", "index", "memory", "scale", "sequence", "catalog", "soak"],
     )
     bench.add_argument(
         "--json", type=Path, default=None, help="also write the figures to this JSON file"
@@ -95,7 +106,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         "memory: users in the worker (default 100000)",
     )
     bench.add_argument(
-        "--freshness-s", type=float, default=20.0, help="e2e: seconds of live traffic at half rate"
+        "--freshness-s",
+        type=float,
+        default=60.0,
+        help="e2e: seconds of open-loop traffic per rate (half the drain rate, then the sweep)",
     )
     bench.add_argument(
         "--freshness-rate",
@@ -105,9 +119,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     )
     bench.add_argument(
         "--freshness-rates",
-        default="",
-        help="e2e: also measure freshness at these live events/s (comma-separated), "
-        "e.g. 50,100,200, to find the highest rate within the p99 target",
+        default="250,500,1000",
+        help="e2e: also measure freshness at these live events/s (comma-separated; "
+        "default 250,500,1000; '' for none), to find the highest rate within the p99 target",
     )
     bench.add_argument(
         "--limit", type=int, default=None, help="encoder: encode at most N of the real texts"
@@ -130,12 +144,35 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     bench.add_argument(
         "--data", type=Path, default=None, help="catalog: a MovieLens-layout folder's items"
     )
+    bench.add_argument(
+        "--minutes", type=_positive, default=60.0, help="soak: minutes of traffic (default 60)"
+    )
+    bench.add_argument(
+        "--rate",
+        type=_positive,
+        default=None,
+        help="soak: events/s (default: half the drain rate measured first)",
+    )
+    bench.add_argument(
+        "--sample-s", type=_positive, default=60.0, help="soak: seconds between samples"
+    )
+    bench.add_argument("--plot", type=Path, default=None, help="soak: also write a PNG here")
     bench.set_defaults(func=_with_defaults)
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be above zero: {text!r}")
+    return value
 
 
 def _with_defaults(args: argparse.Namespace, settings: Settings) -> int:
     if args.users is None:
         args.users = 100_000 if args.bench == "memory" else 10_000
     if args.items is None:
-        args.items = 100_000 if args.bench in ("memory", "sequence") else 10_000
+        args.items = 100_000 if args.bench in ("memory", "sequence", "soak") else 10_000
     return cmd_bench(args, settings)

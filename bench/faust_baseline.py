@@ -52,7 +52,9 @@ def create_baseline_app(settings: Settings) -> faust.App:
         value_serializer="raw",
     )
     # The pipeline's own table adapter and output, so the baseline costs what they cost.
-    store = TableStateStore(user_state_table(app, settings.partitions))
+    store = TableStateStore(
+        user_state_table(app, settings.partitions, settings.table_write_buffer_mb)
+    )
     forward = ProducerOutput(app, output_topic(settings))
 
     @app.agent(events, name="bench.faust-baseline")

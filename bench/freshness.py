@@ -1,21 +1,46 @@
-"""The e2e freshness probe: time from producing an event to its user's updated ranking."""
+"""The e2e freshness probe: time from an event's intended send time to its user's ranking.
+
+Traffic is open loop (bench/open_loop.py): Poisson arrivals at a fixed rate,
+each event timed from when it was *meant* to be sent, so a stalled worker or
+producer shows in the latency instead of slowing the generator down. The
+consumer group's lag is read as sending starts and as it stops: a worker that
+keeps up ends where it started (plus the few seconds its commits trail by).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections import defaultdict, deque
+from dataclasses import dataclass
 
-from bench.live import event_sequence, synthetic_events
+from bench.open_loop import OpenLoopTraffic
 from bench.report import percentiles
+from streams.admin import GroupProgress
 from streams.settings import Settings
 from streams.topics import TopicNames
-from streams.wire import Ranking
 
 log = logging.getLogger(__name__)
 
 LIVE_PREFIX = "f"
+DRAIN_S = 10.0  # after the last send, how long the last answers are waited for
+COMMIT_SLACK_S = 5.0  # lag allowance: Faust commits every few seconds
+
+
+@dataclass(frozen=True, slots=True)
+class FreshnessRun:
+    """One rate's latencies and the group's lag as sending started and stopped."""
+
+    rate: float
+    latencies: list[float]
+    sent: int
+    unanswered: int
+    lag_start: int
+    lag_end: int
+
+    @property
+    def lag_flat(self) -> bool:
+        """The lag did not grow by more than the commit cadence explains."""
+        return self.lag_end <= self.lag_start + self.rate * COMMIT_SLACK_S
 
 
 async def measure_freshness(
@@ -25,79 +50,53 @@ async def measure_freshness(
     users: int,
     items: int,
     prefix: str = LIVE_PREFIX,
-) -> list[float]:
-    """Produce at ``rate`` for ``seconds``; latency (ms) of each event to its user's ranking.
+) -> FreshnessRun:
+    """Open-loop traffic at ``rate`` for ``seconds``; each event's latency (ms).
 
     Each call needs its own ``prefix``: the worker drops repeated event ids.
     """
-    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-
-    topics = TopicNames.from_settings(settings)
-    events = synthetic_events(int(rate * seconds), users, items, seed=11, prefix=prefix)
-    consumer = AIOKafkaConsumer(**settings.kafka.aiokafka(), enable_auto_commit=False)
-    await consumer.start()
-    partitions = [TopicPartition(topics.rankings, p) for p in range(settings.partitions)]
-    consumer.assign(partitions)
-    await consumer.seek_to_end(*partitions)
-    for partition in partitions:  # resolve the end positions before producing
-        await consumer.position(partition)
-    # A web backend sends events one by one: no linger.
-    producer = AIOKafkaProducer(**settings.kafka.aiokafka(), linger_ms=0, acks=1)
-    await producer.start()
-    pending: dict[str, deque[tuple[int, int]]] = defaultdict(deque)  # user -> (seq, sent_ms)
-    latencies: list[float] = []
-    sent_all = asyncio.Event()
-
-    async def send() -> None:
-        started = time.monotonic()
-        for position, event in enumerate(events):
-            ahead = position / rate - (time.monotonic() - started)
-            if ahead > 0.002:
-                await asyncio.sleep(ahead)
-            pending[event.user_id].append((position, time.perf_counter_ns() // 1_000_000))
-            await producer.send(topics.events, key=event.user_id.encode(), value=event.encode())
-        sent_all.set()
-
-    async def receive() -> None:
-        deadline = None
-        while True:
-            if sent_all.is_set():
-                deadline = deadline or time.monotonic() + 10.0
-                if time.monotonic() > deadline or not any(pending.values()):
-                    return
-            batches = await consumer.getmany(timeout_ms=100)
-            received_ms = time.perf_counter_ns() // 1_000_000
-            for records in batches.values():
-                for record in records:
-                    if record.value is None:
-                        continue
-                    ranking = Ranking.decode(record.value)
-                    seq = event_sequence(ranking.source_event_id, prefix)
-                    queue = pending.get(ranking.user_id)
-                    if seq is None or not queue:
-                        continue
-                    # The ranking accounts for this event and every earlier one of the user.
-                    while queue and queue[0][0] <= seq:
-                        latencies.append(float(received_ms - queue.popleft()[1]))
-
+    progress = GroupProgress(
+        settings.kafka, TopicNames.from_settings(settings).events, settings.app_id
+    )
     try:
-        await asyncio.gather(send(), receive())
+        _, lag_start = await asyncio.to_thread(progress.read)
+        traffic = OpenLoopTraffic(settings, rate, users, items, prefix=prefix, seed=11)
+
+        async def lag_when_sending_stops() -> int:
+            await asyncio.sleep(seconds)
+            return (await asyncio.to_thread(progress.read))[1]
+
+        _, lag_end = await asyncio.gather(traffic.run(seconds, DRAIN_S), lag_when_sending_stops())
     finally:
-        await producer.stop()
-        await consumer.stop()
-    unanswered = sum(len(queue) for queue in pending.values())
-    if unanswered:
-        log.warning("%d live events got no ranking within 10 s of the end", unanswered)
-    return latencies
+        progress.close()
+    if traffic.unanswered:
+        log.warning(
+            "%d live events got no ranking within %g s of the end", traffic.unanswered, DRAIN_S
+        )
+    return FreshnessRun(
+        rate=rate,
+        latencies=[latency for _, latency in traffic.log.answered],
+        sent=traffic.log.sent,
+        unanswered=traffic.unanswered,
+        lag_start=lag_start,
+        lag_end=lag_end,
+    )
 
 
-def freshness_row(rate: float, latencies: list[float]) -> dict[str, float]:
-    """Rate, sample count and latency percentiles of one freshness run."""
-    latency = percentiles(latencies)
+def freshness_row(run: FreshnessRun) -> dict[str, float]:
+    """Rate, samples, latency percentiles and lag of one freshness run."""
+    latency = percentiles(run.latencies, (50, 95, 99, 99.9))
     return {
-        "rate_events_per_s": round(rate, 1),
-        "samples": len(latencies),
+        "rate_events_per_s": round(run.rate, 1),
+        "samples": len(run.latencies),
+        "sent": run.sent,
+        "unanswered": run.unanswered,
         "p50_ms": round(latency[50], 1),
         "p95_ms": round(latency[95], 1),
         "p99_ms": round(latency[99], 1),
+        "p999_ms": round(latency[99.9], 1),
+        "max_ms": round(max(run.latencies, default=float("nan")), 1),
+        "lag_start": run.lag_start,
+        "lag_end": run.lag_end,
+        "lag_flat": run.lag_flat,
     }

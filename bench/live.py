@@ -11,7 +11,7 @@ import logging
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 BENCH_ENCODER_VERSION = "bench-derived"
 READY_TIMEOUT_S = 300.0
 RANKING_WORKER = ("streams.cli", *processes.RANKING_WORKER)
+MODEL_POLL_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,25 @@ class OutputRecord:
     value: bytes | None
     timestamp_ms: int
     partition: int
+
+
+def seeded_model(item_ids: list[str], out_dir: Path, seed: int) -> str:
+    """Save a sequence model of the production shape over ``item_ids``; its version."""
+    import torch
+
+    from ranker.model.sequence import SequenceConfig, SequenceModel
+    from ranker.model.sequence_artifact import save_sequence_artifact
+
+    torch.manual_seed(seed)
+    model = SequenceModel(SequenceConfig(items=len(item_ids))).eval()
+    return save_sequence_artifact(
+        model, item_ids, BENCH_ENCODER_VERSION, out_dir, {"bench": "soak", "seed": seed}
+    )
+
+
+def model_env(models: Path) -> dict[str, str]:
+    """Worker settings that load (and hot-swap) the newest model in ``models``."""
+    return {"HOMEFEED_CLICK_MODEL_DIR": str(models), "HOMEFEED_MODEL_POLL_S": str(MODEL_POLL_S)}
 
 
 @contextmanager
@@ -72,14 +92,20 @@ def fresh_settings(bootstrap: str, data_dir: Path, partitions: int) -> Settings:
 
 @contextmanager
 def running_workers(
-    settings: Settings, count: int, log_dir: Path, module_args: Sequence[str] = RANKING_WORKER
+    settings: Settings,
+    count: int,
+    log_dir: Path,
+    module_args: Sequence[str] = RANKING_WORKER,
+    extra_env: Mapping[str, str] | None = None,
 ) -> Iterator[list[subprocess.Popen[bytes]]]:
     """``count`` real workers in one consumer group; stopped (SIGTERM) on exit.
 
     ``module_args`` is what follows ``python -m``: a ranking worker by default.
     """
     module, *args = module_args
-    with processes.running_workers(settings, count, log_dir, args, module=module) as workers:
+    with processes.running_workers(
+        settings, count, log_dir, args, module=module, extra_env=extra_env
+    ) as workers:
         yield workers
 
 

@@ -61,7 +61,9 @@ class BenchResult:
         }
 
 
-def percentiles(samples: Sequence[float], points: Sequence[int] = (50, 95, 99)) -> dict[int, float]:
+def percentiles(
+    samples: Sequence[float], points: Sequence[float] = (50, 95, 99)
+) -> dict[float, float]:
     """Percentiles of ``samples`` (NaN for an empty list)."""
     if len(samples) == 0:
         return {point: float("nan") for point in points}

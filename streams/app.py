@@ -187,7 +187,7 @@ def build_worker(settings: Settings, role: Role = "all") -> Worker:
             encode_text=encoder,
             item_stats=item_stats,
         )
-        table = user_state_table(app, settings.partitions)
+        table = user_state_table(app, settings.partitions, settings.table_write_buffer_mb)
         worker.stats = register_ranking_agents(
             app,
             raw_topic(names.events),

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -91,12 +91,20 @@ def running_workers(
     *,
     module: str = "streams.cli",
     cwd: Path | None = None,
+    extra_env: Mapping[str, str] | None = None,
 ) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """``count`` workers in one consumer group, each with its own state folder; stopped on exit."""
+    """``count`` workers in one consumer group, each with its own state folder; stopped on exit.
+
+    ``extra_env`` adds settings the namespace does not carry (a models folder, say).
+    """
     processes: list[subprocess.Popen[bytes]] = []
     try:
         for number in range(count):
-            env = child_env(settings, HOMEFEED_DATA_DIR=str(settings.data_dir / f"w{number}"))
+            env = child_env(
+                settings,
+                HOMEFEED_DATA_DIR=str(settings.data_dir / f"w{number}"),
+                **(extra_env or {}),
+            )
             log_path = log_dir / f"worker-{number}.log"
             processes.append(spawn(args, env, log_path, module=module, cwd=cwd))
         yield processes

@@ -74,6 +74,13 @@ class Settings(BaseSettings):
     # --- Faust worker ----------------------------------------------------
     app_id: str = Field(default="homefeed", description="Faust app id = consumer group.")
     store: str = Field(default="rocksdb://", description="Faust table store URL.")
+    table_write_buffer_mb: int = Field(
+        default=8,
+        ge=1,
+        le=1024,
+        description="RocksDB memtable per partition of the user-state table (MiB); "
+        "up to 3 per partition sit in memory and in the write-ahead log.",
+    )
     data_dir: Path = Field(default=DEFAULT_DATA_DIR, description="Local state folder.")
     datasets_dir: Path = Field(
         default=DEFAULT_DATASETS_DIR,

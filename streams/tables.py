@@ -13,11 +13,26 @@ from faust.types import EventT
 USER_STATE_TABLE = "user-state"
 
 
-def user_state_table(app: faust.App, partitions: int) -> faust.Table:  # type: ignore[type-arg]
+DEFAULT_WRITE_BUFFER_MB = 8
+
+
+def user_state_table(
+    app: faust.App,  # type: ignore[type-arg]
+    partitions: int,
+    write_buffer_mb: int = DEFAULT_WRITE_BUFFER_MB,
+) -> faust.Table:  # type: ignore[type-arg]
     """The per-user state table: raw bytes keyed by the user id's bytes.
 
     Bytes on both sides make Faust use its raw codec everywhere (store,
     changelog, recovery), and keep changelog keys identical to event keys.
+
+    ``write_buffer_mb`` sizes RocksDB's memtable per partition. Faust's 64 MiB
+    default is made for big tables; a user's state is ~2 KB and every event
+    rewrites it, so the write-ahead log and up to three memtables per partition
+    filled with overwrites of the same few keys: the soak saw a worker's state
+    folder grow from 15 to 142 MiB in two minutes for 400 users (1 MiB once
+    flushed). Small memtables flush often and keep memory and disk near the
+    table's real size.
     """
     return app.Table(  # type: ignore[return-value]
         USER_STATE_TABLE,
@@ -25,6 +40,7 @@ def user_state_table(app: faust.App, partitions: int) -> faust.Table:  # type: i
         partitions=partitions,
         key_type=bytes,
         value_type=bytes,
+        options={"write_buffer_size": write_buffer_mb * 2**20},
         help="Per-user interaction history, seen items and dedup window.",
     )
 
