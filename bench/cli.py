@@ -64,6 +64,9 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
             users=args.users,
             sample_s=args.sample_s,
             plot=args.plot,
+            churn_per_round=args.churn,
+            swap_model=not args.no_swap,
+            backlog=args.backlog,
         )
     elif args.bench == "sequence":
         from bench.sequence import run_sequence_bench
@@ -96,7 +99,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         "--catalogs", default="10000,100000", help="e2e: catalog sizes (comma-separated)"
     )
     bench.add_argument(
-        "--backlog", type=int, default=30_000, help="e2e/scale: events in the drained backlog"
+        "--backlog",
+        type=int,
+        default=30_000,
+        help="e2e/scale/soak: events in the drained backlog (soak: it also fills histories)",
     )
     bench.add_argument(
         "--users",
@@ -157,6 +163,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         "--sample-s", type=_positive, default=60.0, help="soak: seconds between samples"
     )
     bench.add_argument("--plot", type=Path, default=None, help="soak: also write a PNG here")
+    bench.add_argument(
+        "--churn",
+        type=_count,
+        default=20,
+        help="soak: items added, edited and deleted every 5 s, each (0: no churn; default 20)",
+    )
+    bench.add_argument(
+        "--no-swap", action="store_true", help="soak: no second model version halfway"
+    )
     bench.set_defaults(func=_with_defaults)
 
 
@@ -167,6 +182,16 @@ def _positive(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be above zero: {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
     return value
 
 

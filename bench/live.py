@@ -246,3 +246,21 @@ def drain_rate(points: Sequence[tuple[int, int]], low: float = 0.1, high: float 
     last = min(last, len(times) - 1)
     seconds = (times[last] - times[first]) / 1000.0
     return float((progress[last] - progress[first]) / seconds) if seconds > 0 else 0.0
+
+
+def ranking_rate(points: Sequence[tuple[int, int]], low: float = 0.1, high: float = 0.9) -> float:
+    """Rankings/s over the same 10%–90% stretch of the backlog as :func:`drain_rate`.
+
+    A backlog holds many events per user, and one ranking answers all of a
+    user's events in a batch, so events/s overstates what live traffic gets:
+    there a user's events are seconds apart and each needs a ranking of its own.
+    """
+    if len(points) < 2:
+        return 0.0
+    ordered = sorted(points)
+    progress = np.maximum.accumulate(np.array([seq for _, seq in ordered], dtype=np.float64))
+    times = np.array([ts for ts, _ in ordered], dtype=np.float64)
+    first = int(np.searchsorted(progress, low * progress[-1]))
+    last = min(int(np.searchsorted(progress, high * progress[-1])), len(times) - 1)
+    seconds = (times[last] - times[first]) / 1000.0
+    return float((last - first) / seconds) if seconds > 0 else 0.0

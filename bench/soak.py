@@ -36,6 +36,7 @@ from bench.live import (
     model_env,
     produce_events,
     publish_catalog,
+    ranking_rate,
     read_topic,
     running_workers,
     seeded_model,
@@ -192,6 +193,7 @@ async def soak_phase(
     sample_s: float,
     churn_per_round: int,
     models: Path,
+    swap_model: bool,
 ) -> tuple[OpenLoopTraffic, CatalogChurn, list[SoakSample], dict[str, Any]]:
     """Traffic, churn, sampling and the mid-run hot swap, all at once."""
     traffic = OpenLoopTraffic(run, rate, users, items)
@@ -201,6 +203,8 @@ async def soak_phase(
     swap: dict[str, Any] = {}
 
     async def hot_swap() -> None:
+        if not swap_model:
+            return
         await asyncio.sleep(seconds / 2)
         item_ids = [f"item-{row}" for row in range(items)]
         swap["version"] = await asyncio.to_thread(seeded_model, item_ids, models / "v2", 2)
@@ -209,7 +213,7 @@ async def soak_phase(
     try:
         await asyncio.gather(
             traffic.run(seconds),
-            churn.run(seconds),
+            churn.run(seconds) if churn_per_round else asyncio.sleep(0),
             sampler.run(seconds, sample_s),
             hot_swap(),
         )
@@ -265,6 +269,7 @@ def run_soak_bench(
     churn_per_round: int = 20,
     plot: Path | None = None,
     log_dir: Path | None = None,
+    swap_model: bool = True,
 ) -> BenchResult:
     """Measure the drain rate, then soak at half of it (or at ``rate``)."""
     settings = load_settings()
@@ -283,10 +288,17 @@ def run_soak_bench(
             records = asyncio.run(
                 read_topic(run.kafka, topics.rankings, run.partitions, backlog, START_TIMEOUT_S)
             )
-            drained = drain_rate(ranking_points(records, BACKLOG_PREFIX))
-            soak_rate = rate or drained / 2
+            points = ranking_points(records, BACKLOG_PREFIX)
+            drained, ranked = drain_rate(points), ranking_rate(points)
+            # Half of what the worker sustains live: live events need a ranking
+            # each, so the rankings/s of the drain bounds it, not its events/s.
+            soak_rate = rate or min(drained, ranked) / 2
             log.info(
-                "drained at %.0f events/s; soaking at %.0f for %g min", drained, soak_rate, minutes
+                "drained at %.0f events/s (%.0f rankings/s); soaking at %.0f for %g min",
+                drained,
+                ranked,
+                soak_rate,
+                minutes,
             )
             traffic, churn, samples, swap = asyncio.run(
                 soak_phase(
@@ -299,6 +311,7 @@ def run_soak_bench(
                     sample_s,
                     churn_per_round,
                     models,
+                    swap_model,
                 )
             )
             alive = workers[0].poll() is None
@@ -306,7 +319,7 @@ def run_soak_bench(
     memtables_mb = 3 * run.partitions * run.table_write_buffer_mb
     return soak_result(
         minutes,
-        drained,
+        (drained, ranked),
         soak_rate,
         traffic,
         churn,
@@ -321,7 +334,7 @@ def run_soak_bench(
 
 def soak_result(
     minutes: float,
-    drained: float,
+    drained: tuple[float, float],
     rate: float,
     traffic: OpenLoopTraffic,
     churn: CatalogChurn,
@@ -341,7 +354,8 @@ def soak_result(
         problems.append("the worker died during the soak")
     result.figures.update(
         minutes=minutes,
-        drain_events_per_s=round(drained, 1),
+        drain_events_per_s=round(drained[0], 1),
+        drain_rankings_per_s=round(drained[1], 1),
         rate_events_per_s=round(rate, 1),
         events_sent=traffic.log.sent,
         events_answered=len(latencies),

@@ -11,6 +11,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 WARM_UP_FRACTION = 0.2  # caches, the FAISS index and the allocator settle first
+# ... and never less than this: in the first minute the memtables, torch's
+# kernel caches and the allocator's arenas fill whatever the run's length.
+WARM_UP_MIN_MINUTES = 1.0
 METRICS = ("rss_mb", "open_fds", "state_mb", "lag", "p99_ms")
 
 
@@ -33,8 +36,14 @@ class SoakSample:
 
 
 def settled(samples: Sequence[SoakSample]) -> list[SoakSample]:
-    """The samples after the warm-up (at least the last two, when there are two)."""
-    skip = int(len(samples) * WARM_UP_FRACTION)
+    """The samples after the warm-up (at least the last two, when there are two).
+
+    The warm-up is the first fifth of the run, and at least its first minute.
+    """
+    if not samples:
+        return []
+    warm_up = max(WARM_UP_FRACTION * samples[-1].minute, WARM_UP_MIN_MINUTES)
+    skip = sum(1 for sample in samples if sample.minute <= warm_up)
     return list(samples[min(skip, max(0, len(samples) - 2)) :])
 
 

@@ -20,6 +20,7 @@ from ranker.model.features import LiveItemStats
 from ranker.pending import PendingRankings, RankingRequest
 from ranker.pipeline.runner import RankingPipeline
 from ranker.pipeline.stages import RankedHomepage, RankingQuery
+from ranker.pipeline.variants import VariantPipelines
 from ranker.state import INTERACTION_WEIGHTS, UserState
 from ranker.trending import TrendingCounter
 from streams.wire import Event, now_ms
@@ -78,7 +79,7 @@ class RankingService:
 
     replica: IndexReplica
     trending: TrendingCounter
-    pipeline: RankingPipeline
+    pipeline: RankingPipeline | VariantPipelines  # one pipeline, or one per variant
     history_size: int
     seen_size: int
     recency_half_life: float

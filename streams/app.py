@@ -18,9 +18,11 @@ from indexer.service import IndexingService, ItemEncoder
 from ranker.model.features import LiveItemStats
 from ranker.model.sequence_live import SequenceServing
 from ranker.pipeline.click_model_scorer import ClickModelScorer
+from ranker.pipeline.runner import RankingPipeline
 from ranker.pipeline.scorers import DotProductScorer
 from ranker.pipeline.stage_list import build_pipeline
 from ranker.pipeline.stages import Scorer
+from ranker.pipeline.variants import VariantPipelines
 from ranker.service import RankingService
 from ranker.trending import TrendingCounter
 from streams.agents import register_indexing_agent, register_ranking_agents
@@ -38,6 +40,7 @@ from streams.outputs import ProducerOutput, RankingsTopicOutput, ServedTopicOutp
 from streams.settings import Settings
 from streams.tables import user_state_table
 from streams.topics import TopicNames
+from streams.variants import variant_pipelines
 from streams.wire import TrendingList, now_ms
 
 log = logging.getLogger(__name__)
@@ -166,10 +169,13 @@ def build_worker(settings: Settings, role: Role = "all") -> Worker:
             model = watcher
             scorer = ClickModelScorer(replica, item_stats, lambda: click_predictor(model), scorer)
             sequence = SequenceServing(replica, lambda: sequence_artifact(model))
-        ranking = RankingService(
-            replica=replica,
-            trending=trending,
-            pipeline=build_pipeline(
+        rankings_output = RankingsTopicOutput(ProducerOutput(app, names.rankings))
+        served_output = ServedTopicOutput(ProducerOutput(app, names.served))
+
+        def pipeline_with(
+            sequence: SequenceServing | None, trending_only: bool = False, scorer: Scorer = scorer
+        ) -> RankingPipeline:
+            return build_pipeline(
                 replica,
                 trending,
                 homepage_size=settings.homepage_size,
@@ -177,10 +183,31 @@ def build_worker(settings: Settings, role: Role = "all") -> Worker:
                 max_per_category=settings.max_per_category,
                 exploration_share=settings.exploration_share,
                 scorer=scorer,
-                rankings=RankingsTopicOutput(ProducerOutput(app, names.rankings)),
-                served_log=ServedTopicOutput(ProducerOutput(app, names.served)),
+                rankings=rankings_output,
+                served_log=served_output,
                 sequence=sequence,
-            ),
+                trending_only=trending_only,
+            )
+
+        experiment = settings.experiment
+        pipeline: RankingPipeline | VariantPipelines = (
+            pipeline_with(sequence)
+            if experiment is None
+            else variant_pipelines(
+                app,
+                experiment,
+                replica,
+                # A variant is its ranker alone: no click model behind the dot product.
+                lambda seq, only_trending: pipeline_with(
+                    seq, only_trending, DotProductScorer(replica)
+                ),
+                settings.model_poll_s,
+            )
+        )
+        ranking = RankingService(
+            replica=replica,
+            trending=trending,
+            pipeline=pipeline,
             history_size=settings.history_size,
             seen_size=settings.seen_size,
             recency_half_life=settings.recency_half_life,

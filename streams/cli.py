@@ -14,14 +14,21 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from indexer.data_files import DataFileError
-from streams.settings import DEFAULT_DATASET, Settings, load_settings
+from streams.settings import DEFAULT_DATASET, Settings, load_settings, settings_problem
 
 log = logging.getLogger("homefeed")
 
 # Modules that contribute subcommands: each defines ``add_parsers(subparsers)``
 # and keeps its heavy imports inside the command functions, so --help stays fast.
-COMMAND_MODULES: tuple[str, ...] = ("streams.homepage.cli", "streams.model_cli", "bench.cli")
+COMMAND_MODULES: tuple[str, ...] = (
+    "streams.homepage.cli",
+    "streams.model_cli",
+    "streams.experiment_report",
+    "bench.cli",
+)
 
 DATA_HELP = f"(default: $HOMEFEED_DATASETS_DIR/{DEFAULT_DATASET})"
 
@@ -252,7 +259,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         # kafka-python logs every failed connection attempt as an error; a broker
         # that never answers is reported once, below, in words.
         logging.getLogger("kafka").setLevel(logging.CRITICAL)
-    settings = load_settings()
+    try:
+        settings = load_settings()
+    except ValidationError as error:
+        if args.log_level.upper() == "DEBUG":
+            raise
+        print(f"homefeed: {settings_problem(error)}", file=sys.stderr)
+        return 2
     if getattr(args, "data", False) is None:
         args.data = settings.default_dataset
     unreachable = _broker_unreachable_errors()

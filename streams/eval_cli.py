@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ranker.experiments import Experiment, ExperimentError, experiment_from
 from ranker.model.sequence_variants import VARIANTS
 from streams.usage import usage_error
 
@@ -235,6 +236,7 @@ def cmd_eval_replay(args: argparse.Namespace, settings: Settings) -> int:
         split = json.loads((args.model / "config.json").read_text()).get("split", {})
         # Only clicks the model never trained on count; earlier ones just build state.
         score_from_s = int(split.get("test_cut_ts", 0))
+    experiment = replay_experiment(args.experiment, settings.experiment_salt)
     result = run_prequential(
         settings,
         args.data,
@@ -242,9 +244,18 @@ def cmd_eval_replay(args: argparse.Namespace, settings: Settings) -> int:
         limit=args.limit,
         rate=args.rate,
         score_from_ms=score_from_s * 1000,
+        variants=args.experiment,
     )
     report = {
         "replay": result.to_dict(),
+        "experiment": None
+        if experiment is None
+        else {
+            "salt": experiment.salt,
+            "variants": {
+                v.name: {"ranker": v.ranker, "share": v.share} for v in experiment.variants
+            },
+        },
         "data": {"folder": str(args.data)},
         "model_dir": str(args.model) if args.model else None,
         "scored_from_ts": score_from_s,
@@ -257,4 +268,24 @@ def cmd_eval_replay(args: argparse.Namespace, settings: Settings) -> int:
         f"pipeline {figures['hit@10_pipeline']:.4f} ({', '.join(result.model_versions)}), "
         f"trending {figures['hit@10_trending']:.4f}; wrote {args.out}"
     )
+    if experiment is not None:
+        from streams.experiment_report import report_table, variant_figures
+
+        print(report_table(variant_figures(report)))
     return 0
+
+
+def replay_experiment(variants: str | None, salt: str) -> Experiment | None:
+    """The experiment ``--experiment`` declares (checked before anything starts), or None."""
+    if not variants:
+        return None
+    try:
+        experiment = experiment_from(salt, variants)
+    except ExperimentError as error:
+        usage_error(f"--experiment: {error}")
+    if experiment is None:
+        usage_error("--experiment: give at least one name=ranker:share")
+    for variant in experiment.variants:
+        if variant.uses_model and not Path(variant.ranker).is_dir():
+            usage_error(f"--experiment: variant {variant.name}: no folder {variant.ranker}")
+    return experiment

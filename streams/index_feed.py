@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 
 from indexer.replica import IndexReplica
 from streams.follow import CompactedTopicFollower, Record
@@ -49,23 +50,34 @@ class IndexFeed:
         """Follow the topic until cancelled, starting over after a failure."""
         await self._follower.run_forever()
 
-    def apply(self, records: list[Record]) -> None:
-        """Upsert and delete items in record order."""
-        vectors: list[ItemVector] = []
+    def apply(self, records: Sequence[Record]) -> None:
+        """Apply a batch as the compacted topic would: the newest record per item wins.
+
+        Items are independent, so only each item's last valid record matters:
+        all upserts go in one FAISS call and all deletes in another. Applying
+        records one by one cost a FAISS ``remove_ids`` (a pass over every
+        stored vector) per tombstone, which stalled ranking under catalog churn.
+        """
+        latest: dict[str, ItemVector | None] = {}
         for record in records:
+            if record.key is None and record.value is None:
+                continue
             if record.value is None:
-                if vectors:  # keep order: flush upserts before the delete
-                    self._replica.apply(vectors)
-                    vectors = []
-                if record.key is not None:
-                    self._replica.remove([record.key.decode()])
+                assert record.key is not None
+                latest[record.key.decode()] = None
                 continue
             try:
-                vectors.append(ItemVector.decode(record.value))
+                vector = ItemVector.decode(record.value)
             except InvalidMessage as error:
                 self.rejected += 1
                 log.warning("ignoring invalid item vector at offset %d: %s", record.offset, error)
-        self._replica.apply(vectors)
+                continue
+            latest.pop(vector.item_id, None)  # keep dict order = order of the newest records
+            latest[vector.item_id] = vector
+        deleted = [item_id for item_id, vector in latest.items() if vector is None]
+        if deleted:
+            self._replica.remove(deleted)
+        self._replica.apply([vector for vector in latest.values() if vector is not None])
 
     def _caught_up(self, seconds: float) -> None:
         log.info("index replica caught up: %d items in %.1fs", len(self._replica), seconds)

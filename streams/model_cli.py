@@ -314,6 +314,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="--replay: score clicks from this Unix time on (default: the model's test cut)",
     )
+    evaluate.add_argument(
+        "--experiment",
+        default=None,
+        help="--replay: run an experiment, name=ranker:share items (ranker: a folder of "
+        "sequence models, dot-product or trending), and score each variant's homepages",
+    )
     evaluate.set_defaults(func=cmd_eval)
 
     recommend = sub.add_parser("recommend", help="export top-K lists at each test point")

@@ -53,6 +53,7 @@ def ranking_message(homepage: RankedHomepage) -> Ranking:
         source_event_ts=source.ts if source else None,
         source_event_type=source.type if source else None,
         source_item_id=source.item_id if source else None,
+        variant=homepage.variant or None,
     )
 
 
@@ -77,6 +78,7 @@ def served_message(homepage: RankedHomepage) -> Served:
         generated_at=homepage.generated_at,
         source_event_id=source.event_id if source else None,
         source_event_ts=source.ts if source else None,
+        variant=homepage.variant or None,
     )
 
 

@@ -102,6 +102,7 @@ async def replay_and_score(
         result.cold_start_positives,
         result.model_versions,
         time.monotonic() - started,
+        result.variants,
     )
 
 
@@ -127,8 +128,12 @@ def run_prequential(
     rate: float | None,
     index_wait_s: float = 600.0,
     score_from_ms: int = 0,
+    variants: str | None = None,
 ) -> PrequentialResult:
-    """Start a broker (unless external) and a worker, index the catalog, replay, score."""
+    """Start a broker (unless external) and a worker, index the catalog, replay, score.
+
+    With ``variants`` the worker runs that experiment (``HOMEFEED_EXPERIMENT_VARIANTS``).
+    """
     settings = fresh_namespace(base, "prequential")
     topics = TopicNames.from_settings(settings)
     broker = None
@@ -136,6 +141,8 @@ def run_prequential(
         broker = LocalBroker(data_dir=base.data_dir / "kafka", port=base.local_kafka_port)
         broker.start(wait_s=120)
     extra = {"HOMEFEED_CLICK_MODEL_DIR": str(model_dir)} if model_dir is not None else {}
+    if variants:
+        extra["HOMEFEED_EXPERIMENT_VARIANTS"] = variants
     worker = None
     try:
         create_topics(settings)

@@ -9,9 +9,10 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ranker.experiments import Experiment, experiment_from, parse_variants
 from streams.kafka_connection import KafkaConnection
 
 DEFAULT_LOCAL_BOOTSTRAP = "127.0.0.1:9092"
@@ -112,6 +113,16 @@ class Settings(BaseSettings):
         "a newer one is picked up without a restart. Unset: dot-product scoring.",
     )
     model_poll_s: float = Field(default=10.0, gt=0, description="How often to look for a model.")
+    experiment_variants: str = Field(
+        default="",
+        description="An A/B experiment: name=ranker:share items, comma-separated; a ranker is "
+        "a folder of sequence models (hot-swapped like the click-model folder), dot-product "
+        "or trending. Unset: no experiment.",
+    )
+    experiment_salt: str = Field(
+        default="homepage",
+        description="Mixed into each user's variant draw; a new salt reshuffles every user.",
+    )
     embedding_dim: int = Field(default=384, ge=1, description="Item vector size.")
     index_factory: str = Field(
         default="auto", description="FAISS factory string, or auto (chosen by catalog size)."
@@ -151,6 +162,23 @@ class Settings(BaseSettings):
     served_users_max: int = Field(
         default=100_000, ge=1, description="Users whose latest ranking the service keeps."
     )
+
+    @field_validator("experiment_variants")
+    @classmethod
+    def _variants_parse(cls, text: str) -> str:
+        parse_variants(text)  # an ExperimentError (a ValueError) says what is wrong
+        return text
+
+    @model_validator(mode="after")
+    def _experiment_complete(self) -> Settings:
+        if self.experiment_variants.strip() and not self.experiment_salt:
+            raise ValueError("HOMEFEED_EXPERIMENT_SALT must not be empty while an experiment runs")
+        return self
+
+    @property
+    def experiment(self) -> Experiment | None:
+        """The declared experiment, or None."""
+        return experiment_from(self.experiment_salt, self.experiment_variants)
 
     @field_validator("data_dir", "datasets_dir")
     @classmethod
@@ -210,3 +238,16 @@ class Settings(BaseSettings):
 def load_settings(**overrides: object) -> Settings:
     """Read settings from the environment, with explicit overrides on top."""
     return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def settings_problem(error: ValidationError) -> str:
+    """A settings failure in one line, naming each environment variable that is wrong."""
+    problems = []
+    for detail in error.errors():
+        message = str(detail.get("msg", "invalid")).removeprefix("Value error, ")
+        fields = [str(part) for part in detail.get("loc", ())]
+        if fields:
+            problems.append(f"HOMEFEED_{fields[0].upper()}: {message}")
+        else:
+            problems.append(message)
+    return "bad setting: " + "; ".join(problems)

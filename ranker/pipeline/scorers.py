@@ -35,3 +35,19 @@ class DotProductScorer:
                 continue
             user_candidates.scores = vectors_at(user_candidates.rows) @ query.user_vector
         return version
+
+
+class TrendingScorer:
+    """Keeps the trending order: the score is the item's trending weight.
+
+    The ``trending`` experiment variant, a popularity baseline on live traffic
+    (what every user would see without personalisation, minus what they saw).
+    """
+
+    name = "trending"
+
+    def score(self, queries: Sequence[RankingQuery], candidates: list[Candidates]) -> str:
+        """Scores are the retrieval scores (trending weights from the trending source)."""
+        for user_candidates in candidates:
+            user_candidates.scores = user_candidates.retrieval_scores.copy()
+        return "trending"

@@ -29,7 +29,7 @@ from ranker.model.sequence_live import SequenceServing
 from ranker.pipeline.candidate_sources import FaissCandidateSource, TrendingCandidateSource
 from ranker.pipeline.filters import DuplicateCandidatesFilter, RemovedItemsFilter, SeenItemsFilter
 from ranker.pipeline.runner import RankingPipeline
-from ranker.pipeline.scorers import DotProductScorer
+from ranker.pipeline.scorers import DotProductScorer, TrendingScorer
 from ranker.pipeline.selectors import (
     DiversitySelector,
     ExplorationSelector,
@@ -67,12 +67,15 @@ def build_pipeline(
     rankings: HomepageOutput | None = None,
     served_log: HomepageLog | None = None,
     sequence: SequenceServing | None = None,
+    trending_only: bool = False,
 ) -> RankingPipeline:
     """The production pipeline, stage by stage (outputs left out: rank only).
 
     ``scorer`` is the learned click model's stage when one is configured; with
     ``sequence`` the sequence model encodes, retrieves and scores, and
-    ``scorer`` (or the dot product) scores only batches it cannot.
+    ``scorer`` (or the dot product) scores only batches it cannot. With
+    ``trending_only`` (the ``trending`` experiment variant) every user gets
+    the trending list in its order, less what they have seen.
     """
     # The text ANN stays beside the model's own retrieval: it finds items whose
     # text resembles the user's history, brand-new ones included.
@@ -83,7 +86,10 @@ def build_pipeline(
     encoders: list[UserEncoder] = []
     # The learned click model when one is loaded (it falls back to this itself).
     chosen: Scorer = scorer or DotProductScorer(replica)
-    if sequence is not None:
+    if trending_only:
+        sources = [TrendingCandidateSource(trending, replica, size=candidates_per_user)]
+        chosen = TrendingScorer()
+    elif sequence is not None:
         encoders.append(SequenceUserEncoder(sequence))
         sources.insert(0, SequenceCandidateSource(sequence, replica))
         chosen = SequenceScorer(sequence, fallback=chosen)

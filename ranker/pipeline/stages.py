@@ -41,6 +41,7 @@ class RankedHomepage:
     model_version: str = ""  # the scorer that really scored this batch
     generated_at: int = 0  # ms
     source: Event | None = None  # the latest event of the user when it was ranked
+    variant: str = ""  # the experiment variant that ranked it ("" outside an experiment)
 
 
 class UserEncoder(Protocol):

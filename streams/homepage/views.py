@@ -43,6 +43,7 @@ def homepage_view(
             "user_id": user_id,
             "source": "ranking",
             "model_version": ranking.model_version,
+            "variant": ranking.variant,  # the experiment arm; None outside an experiment
             "generated_at": ranking.generated_at,
             "source_event": {
                 "event_id": ranking.source_event_id,
@@ -60,6 +61,7 @@ def homepage_view(
         "source": "trending",
         "note": TRENDING_NOTE,
         "model_version": TRENDING_MODEL,
+        "variant": None,
         "generated_at": trending.generated_at,
         "source_event": None,
         "items": [

@@ -91,6 +91,7 @@ class Ranking:
     source_event_ts: int | None
     source_event_type: str | None = None
     source_item_id: str | None = None
+    variant: str | None = None  # the experiment variant, when an experiment runs
 
     def encode(self) -> bytes:
         """Serialize to msgpack."""
@@ -108,6 +109,7 @@ class Ranking:
                 "source_event_ts": self.source_event_ts,
                 "source_event_type": self.source_event_type,
                 "source_item_id": self.source_item_id,
+                "variant": self.variant,
             }
         )
 
@@ -142,6 +144,7 @@ class Ranking:
             source_event_ts=timestamp(payload, "source_event_ts", required=False),
             source_event_type=text_field(payload, "source_event_type"),
             source_item_id=identifier(payload, "source_item_id", required=False),
+            variant=text_field(payload, "variant"),
         )
 
 
@@ -168,6 +171,7 @@ class Served:
     generated_at: int
     source_event_id: str | None
     source_event_ts: int | None
+    variant: str | None = None
 
     def encode(self) -> bytes:
         """Serialize to msgpack."""
@@ -176,6 +180,7 @@ class Served:
                 "schema": SCHEMA_VERSION,
                 "user_id": self.user_id,
                 "model_version": self.model_version,
+                "variant": self.variant,
                 "generated_at": self.generated_at,
                 "source_event_id": self.source_event_id,
                 "source_event_ts": self.source_event_ts,
@@ -222,6 +227,7 @@ class Served:
             generated_at=payload["generated_at"],
             source_event_id=payload.get("source_event_id"),
             source_event_ts=payload.get("source_event_ts"),
+            variant=payload.get("variant"),
         )
 
 
@@ -254,6 +260,7 @@ def encode_served_batch(entries: list[Served]) -> bytes:
         for name, value in item.features.items():
             matrix[row, feature_names[name]] = value
     versions, version_codes = _coded([e.model_version for e in entries])
+    variants, variant_codes = _coded([e.variant or "" for e in entries])
     sources, source_codes = _coded([i.source for i in slots])
     reasons, reason_codes = _coded([i.reason for i in slots])
     return pack(
@@ -263,6 +270,8 @@ def encode_served_batch(entries: list[Served]) -> bytes:
             "users": [e.user_id for e in entries],
             "model_versions": versions,
             "model_version_codes": version_codes,
+            "variants": variants,
+            "variant_codes": variant_codes,
             "generated_at": [e.generated_at for e in entries],
             "source_event_ids": [e.source_event_id for e in entries],
             "source_event_ts": [e.source_event_ts for e in entries],
@@ -302,6 +311,9 @@ def decode_served(raw: bytes) -> list[Served]:
     if len(scores) != slots or len(retrieval) != slots or len(payload["item_ids"]) != slots:
         raise InvalidMessage("served batch: slot arrays disagree with 'lengths'")
     present = ~np.isnan(matrix)
+    # Batches written before experiments existed carry no variants.
+    variants = payload.get("variants", [""])
+    variant_codes = payload.get("variant_codes", [0] * len(lengths))
     entries = []
     start = 0
     for row, length in enumerate(lengths):
@@ -329,6 +341,7 @@ def decode_served(raw: bytes) -> list[Served]:
                 generated_at=payload["generated_at"][row],
                 source_event_id=payload["source_event_ids"][row],
                 source_event_ts=payload["source_event_ts"][row],
+                variant=variants[variant_codes[row]] or None,
             )
         )
     return entries

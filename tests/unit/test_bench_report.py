@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from bench.live import drain_rate, event_sequence
+from bench.live import drain_rate, event_sequence, ranking_rate
 from bench.report import BenchResult, Ratio, emit, percentiles
 
 
@@ -38,6 +38,13 @@ def test_drain_rate_ignores_start_up_and_tail() -> None:
     # 1,000 events/s steady, after a 5 s start-up in which nothing was handled.
     points = [(5_000 + seq, seq) for seq in range(0, 10_000)]
     assert abs(drain_rate(points) - 1000.0) < 1.0
+
+
+def test_ranking_rate_counts_rankings_not_the_events_they_answer() -> None:
+    # 1,000 events/s, but each ranking answers five events (a user's coalesced batch).
+    points = [(5_000 + seq, seq) for seq in range(0, 10_000, 5)]
+    assert abs(drain_rate(points) - 1000.0) < 2.0
+    assert abs(ranking_rate(points) - 200.0) < 1.0
 
 
 def test_event_sequence_reads_only_its_own_prefix() -> None:

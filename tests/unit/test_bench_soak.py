@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 
 import pytest
 
@@ -65,3 +66,17 @@ def test_poisson_traffic_keeps_its_rate_and_is_reproducible() -> None:
     spread = (sum((gap - mean) ** 2 for gap in gaps) / len(gaps)) ** 0.5
     assert spread == pytest.approx(mean, rel=0.05)
     assert {event.user_id for _, event in first} <= {f"user-{n}" for n in range(50)}
+
+
+def test_a_short_run_keeps_its_first_minute_as_warm_up() -> None:
+    def run(rss_at: Callable[[float], float]) -> list[SoakSample]:
+        minutes = [round(step / 6, 2) for step in range(1, 13)]  # every 10 s for 2 minutes
+        return [SoakSample(m, rss_at(m), 60, 5.0, 50, 40.0, 500, 3_000) for m in minutes]
+
+    # Caches and arenas fill in the first minute, then memory holds.
+    filling = run(lambda minute: 1_000 + 400 * min(minute, 1.0))
+    assert settled(filling)[0].minute > 1.0
+    assert growth_problems(filling, rate=300) == []
+    # Memory that grows all along is reported, warm-up or not.
+    leaking = run(lambda minute: 1_000 + 600 * minute)
+    assert growth_problems(leaking, rate=300) == ["worker memory grew from 1702 to 2200 MiB"]

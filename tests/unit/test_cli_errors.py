@@ -93,3 +93,15 @@ def test_a_port_in_use() -> None:
         port = taken.getsockname()[1]
         done = homefeed("serve", "--port", str(port))
     assert_one_line_error(done, f"cannot listen on 127.0.0.1:{port}", "--port")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "problem"),
+    [
+        ("HOMEFEED_PARTITIONS", "many", "HOMEFEED_PARTITIONS: Input should be a valid integer"),
+        ("HOMEFEED_EXPERIMENT_VARIANTS", "model=seq", "expected name=ranker:share"),
+    ],
+)
+def test_a_bad_setting_names_its_variable(variable: str, value: str, problem: str) -> None:
+    done = homefeed("worker", env={variable: value})
+    assert_one_line_error(done, "bad setting", problem)

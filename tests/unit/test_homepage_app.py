@@ -94,6 +94,7 @@ def test_homepage_of_a_ranked_user_has_titles_categories_and_reasons(client: Tes
     body = client.get("/v1/homepage/ann", params={"limit": 2}).json()
     assert body["source"] == "ranking"
     assert body["model_version"] == "dot@minilm"
+    assert body["variant"] is None  # no experiment running
     assert body["source_event"] == {
         "event_id": "ev-1",
         "type": "click",

@@ -43,3 +43,30 @@ def test_only_clicks_after_the_cut_are_scored() -> None:
     rankings = [ranking("a", "a1", ["y"]), ranking("a", "a2", ["q"])]
     result = score_stream(events, rankings, trending_half_life_s=3600, score_from_ms=2_000)
     assert (result.positives, result.pipeline_hits) == (2, 1)
+
+
+def test_clicks_count_for_the_variant_whose_homepage_the_user_had() -> None:
+    def variant_ranking(user: str, source: str, items: list[str], variant: str) -> Ranking:
+        return Ranking(
+            user, [RankedItem(i, 1.0, "") for i in items], "m", 0, source, 0, variant=variant
+        )
+
+    events = [
+        ev("a1", "a", "x", 1),
+        ev("a2", "a", "y", 2),  # a's homepage (variant model) shows y: hit for model
+        ev("b1", "b", "x", 3),
+        ev("b2", "b", "y", 4),  # b's homepage (variant dot) lacks y: miss for dot
+        ev("b3", "b", "q", 5),  # b's newer homepage shows q: hit for dot
+    ]
+    rankings = [
+        variant_ranking("a", "a1", ["y"], "model"),
+        variant_ranking("b", "b1", ["z"], "dot"),
+        variant_ranking("b", "b2", ["q"], "dot"),
+    ]
+    result = score_stream(events, rankings, trending_half_life_s=3600)
+    # Cold clicks (a1, b1: no homepage yet) count for no variant.
+    assert result.variants == {"model": (1, 1), "dot": (2, 1)}
+    assert result.to_dict()["variants"] == {
+        "dot": {"positives": 2, "hits": 1},
+        "model": {"positives": 1, "hits": 1},
+    }
