@@ -229,6 +229,18 @@ def event_sequence(event_id: str | None, prefix: str) -> int | None:
     return int(tail) if tail.isdigit() else None
 
 
+def _backlog_window(
+    points: Sequence[tuple[int, int]], low: float, high: float
+) -> tuple[np.ndarray, int, int, float]:
+    """Progress so far at each point (time order), the window's first and last point, seconds."""
+    ordered = sorted(points)
+    progress = np.maximum.accumulate(np.array([seq for _, seq in ordered], dtype=np.float64))
+    times = np.array([ts for ts, _ in ordered], dtype=np.float64)
+    first = int(np.searchsorted(progress, low * progress[-1]))
+    last = min(int(np.searchsorted(progress, high * progress[-1])), len(times) - 1)
+    return progress, first, last, (times[last] - times[first]) / 1000.0
+
+
 def drain_rate(points: Sequence[tuple[int, int]], low: float = 0.1, high: float = 0.9) -> float:
     """Events/s from ``(timestamp_ms, highest event seq handled so far)`` points.
 
@@ -237,14 +249,7 @@ def drain_rate(points: Sequence[tuple[int, int]], low: float = 0.1, high: float 
     """
     if len(points) < 2:
         return 0.0
-    ordered = sorted(points)
-    progress = np.maximum.accumulate(np.array([seq for _, seq in ordered], dtype=np.float64))
-    times = np.array([ts for ts, _ in ordered], dtype=np.float64)
-    total = progress[-1]
-    first = int(np.searchsorted(progress, low * total))
-    last = int(np.searchsorted(progress, high * total))
-    last = min(last, len(times) - 1)
-    seconds = (times[last] - times[first]) / 1000.0
+    progress, first, last, seconds = _backlog_window(points, low, high)
     return float((progress[last] - progress[first]) / seconds) if seconds > 0 else 0.0
 
 
@@ -257,10 +262,5 @@ def ranking_rate(points: Sequence[tuple[int, int]], low: float = 0.1, high: floa
     """
     if len(points) < 2:
         return 0.0
-    ordered = sorted(points)
-    progress = np.maximum.accumulate(np.array([seq for _, seq in ordered], dtype=np.float64))
-    times = np.array([ts for ts, _ in ordered], dtype=np.float64)
-    first = int(np.searchsorted(progress, low * progress[-1]))
-    last = min(int(np.searchsorted(progress, high * progress[-1])), len(times) - 1)
-    seconds = (times[last] - times[first]) / 1000.0
+    _, first, last, seconds = _backlog_window(points, low, high)
     return float((last - first) / seconds) if seconds > 0 else 0.0

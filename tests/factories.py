@@ -53,3 +53,19 @@ def make_event(
 ) -> Event:
     """An event with a fresh id unless one is given."""
     return Event(event_id or f"t-{next(_event_ids)}", user_id, kind, ts, item_id, text)  # type: ignore[arg-type]
+
+
+class DictStore:
+    """User state in a dict: the ranking service's store without Faust (``data`` may be shared)."""
+
+    def __init__(self, data: dict[str, bytes] | None = None) -> None:
+        self.data: dict[str, bytes] = {} if data is None else data
+
+    def get(self, user_id: str) -> bytes | None:
+        return self.data.get(user_id)
+
+    def put(self, user_id: str, state: bytes) -> None:
+        self.data[user_id] = state
+
+    def delete(self, user_id: str) -> None:
+        self.data.pop(user_id, None)

@@ -22,7 +22,7 @@ from streams.outputs import RankingsTopicOutput
 from streams.settings import Settings
 from streams.tables import user_state_table
 from streams.wire import DeadLetter, ItemVector, Ranking
-from tests.factories import make_event
+from tests.factories import DictStore, make_event
 
 
 class RecordingTopic:
@@ -165,17 +165,3 @@ def test_a_user_forgotten_while_their_batch_ranks_is_not_published(tmp_path: Pat
         assert Ranking.decode(rankings.sent[-1][1]).user_id == "u1"
 
     asyncio.run(scenario())
-
-
-class DictStore:
-    def __init__(self, data: dict[str, bytes]) -> None:
-        self.data = data
-
-    def get(self, user_id: str) -> bytes | None:
-        return self.data.get(user_id)
-
-    def put(self, user_id: str, state: bytes) -> None:
-        self.data[user_id] = state
-
-    def delete(self, user_id: str) -> None:
-        self.data.pop(user_id, None)

@@ -13,24 +13,10 @@ from ranker.service import BatchOutcome, RankingService
 from ranker.state import UserState
 from ranker.trending import TrendingCounter
 from streams.wire import Event, ItemVector
-from tests.factories import make_event
+from tests.factories import DictStore, make_event
 
 DIM = 8
 TOPICS = ("sports", "food", "autos")
-
-
-class DictStore:
-    def __init__(self) -> None:
-        self.data: dict[str, bytes] = {}
-
-    def get(self, user_id: str) -> bytes | None:
-        return self.data.get(user_id)
-
-    def put(self, user_id: str, state: bytes) -> None:
-        self.data[user_id] = state
-
-    def delete(self, user_id: str) -> None:
-        self.data.pop(user_id, None)
 
 
 def process(service: RankingService, events: list[Event], store: DictStore) -> BatchOutcome:

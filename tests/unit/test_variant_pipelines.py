@@ -13,24 +13,10 @@ from ranker.service import RankingService
 from ranker.trending import TrendingCounter
 from streams.outputs import ranking_message, served_message
 from streams.wire import ItemVector, Ranking, decode_served, encode_served_batch
-from tests.factories import make_event
+from tests.factories import DictStore, make_event
 
 DIM = 8
 HOT = [f"hot-{n}" for n in range(5)]
-
-
-class DictStore:
-    def __init__(self) -> None:
-        self.data: dict[str, bytes] = {}
-
-    def get(self, user_id: str) -> bytes | None:
-        return self.data.get(user_id)
-
-    def put(self, user_id: str, state: bytes) -> None:
-        self.data[user_id] = state
-
-    def delete(self, user_id: str) -> None:
-        self.data.pop(user_id, None)
 
 
 def experiment_service() -> tuple[RankingService, Experiment]:
