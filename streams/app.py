@@ -36,6 +36,7 @@ from streams.model_reload import (
     register_model_reload,
     sequence_artifact,
 )
+from streams.online_metrics import OnlineMetricsJoin, online_tables, register_online_metrics
 from streams.outputs import ProducerOutput, RankingsTopicOutput, ServedTopicOutput
 from streams.settings import Settings
 from streams.tables import user_state_table
@@ -82,6 +83,7 @@ class Worker:
     indexing: IndexingService | None = None
     dead_letter: DeadLetterPublisher | None = None
     stats: dict[str, Any] = field(default_factory=dict)
+    online: OnlineMetricsJoin | None = None
 
 
 # Micro-batches of records (changelog + rankings) the producer buffer holds
@@ -226,12 +228,48 @@ def build_worker(settings: Settings, role: Role = "all") -> Worker:
             batch_within_s=settings.batch_within_s,
         )
         worker.replica, worker.feed, worker.ranking = replica, feed, ranking
+        if settings.online_metrics:
+            worker.online = _register_online_metrics(app, settings, names, replica, raw_topic)
         _register_background(app, settings, feed, trending, raw_topic(names.trending))
     if watcher is not None:
         register_model_reload(
             app, settings, watcher, worker.indexing, vectors_topic, encode_lock, text_encoder
         )
     return worker
+
+
+def _register_online_metrics(
+    app: faust.App,
+    settings: Settings,
+    names: TopicNames,
+    replica: IndexReplica,
+    raw_topic: Any,
+) -> OnlineMetricsJoin:
+    join_table, windows_table = online_tables(app, settings.partitions)
+    join = OnlineMetricsJoin(
+        join_table, windows_table, settings.online_window_s, lambda: len(replica)
+    )
+    register_online_metrics(
+        app,
+        served_topic=raw_topic(names.served),
+        # One channel over both topics: the join sees a user's events and
+        # homepages in one stream, from co-partitioned topics.
+        joined_topics=app.topic(
+            names.events,
+            names.online_shown,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+        ),
+        events_topic_name=names.events,
+        shown_output=ProducerOutput(app, names.online_shown),
+        metrics_output=ProducerOutput(app, names.online_metrics),
+        join=join,
+        batch_size=settings.batch_size,
+        publish_s=settings.online_publish_s,
+    )
+    return join
 
 
 def _register_background(

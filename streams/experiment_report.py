@@ -62,10 +62,16 @@ def variant_figures(report: dict[str, Any]) -> list[VariantFigure]:
     return figures
 
 
-def report_table(figures: list[VariantFigure]) -> str:
+def report_table(
+    figures: list[VariantFigure],
+    *,
+    trials: str = "clicks judged",
+    hits: str = "hits",
+    rate: str = "HitRate@10",
+) -> str:
     """A Markdown table: rate, Wilson 95% interval, p-value and verdict against the control."""
     lines = [
-        "| variant | ranker | clicks judged | hits | HitRate@10 | 95% interval | vs control |",
+        f"| variant | ranker | {trials} | {hits} | {rate} | 95% interval | vs control |",
         "|---|---|---:|---:|---:|---|---|",
     ]
     for figure in figures:
@@ -84,7 +90,7 @@ def report_table(figures: list[VariantFigure]) -> str:
     return "\n".join(lines)
 
 
-def save_report_plot(figures: list[VariantFigure], path: Path) -> None:
+def save_report_plot(figures: list[VariantFigure], path: Path, rate: str = "HitRate@10") -> None:
     """Each variant's rate with its interval as an error bar, as a PNG."""
     import matplotlib
 
@@ -99,7 +105,7 @@ def save_report_plot(figures: list[VariantFigure], path: Path) -> None:
     axis.errorbar(
         [f.name for f in figures], values, yerr=[lows, highs], fmt="none", color="k", capsize=6
     )
-    axis.set_ylabel("HitRate@10 (95% Wilson interval)")
+    axis.set_ylabel(f"{rate} (95% Wilson interval)")
     axis.set_ylim(bottom=0)
     axis.grid(axis="y", alpha=0.3)
     figure.tight_layout()
@@ -129,7 +135,7 @@ def cmd_experiments_report(args: argparse.Namespace, settings: object) -> int:
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    """``homefeed experiments report REPORT.json [--plot PNG]``."""
+    """``homefeed experiments report REPORT.json [--plot PNG]`` and ``experiments online``."""
     experiments = sub.add_parser("experiments", help="A/B experiment reports")
     actions = experiments.add_subparsers(dest="experiments_command", required=True)
     report = actions.add_parser("report", help="per-variant rates with intervals and significance")
@@ -138,3 +144,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     report.add_argument("--plot", type=Path, default=None, help="also write a PNG here")
     report.set_defaults(func=cmd_experiments_report)
+    from streams.online_report import add_online_parser  # it builds on this module's tables
+
+    add_online_parser(actions)

@@ -146,6 +146,15 @@ class Settings(BaseSettings):
         default=6 * 3600.0, gt=0, description="Event-time half-life of trending counts."
     )
     trending_publish_interval_s: float = Field(default=2.0, gt=0)
+    online_metrics: bool = Field(
+        default=True,
+        description="Join served homepages with the events that follow them and publish "
+        "CTR per variant and model to the online-metrics topic.",
+    )
+    online_window_s: int = Field(default=60, ge=1, description="Width of an online-metrics window.")
+    online_publish_s: float = Field(
+        default=5.0, gt=0, description="How often changed online-metrics windows are published."
+    )
 
     # --- Homepage service (homefeed serve) -------------------------------
     serve_host: str = Field(default="127.0.0.1", description="Homepage service bind address.")

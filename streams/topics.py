@@ -29,6 +29,8 @@ class TopicNames:
     dead_letter: str
     trending: str
     served: str
+    online_shown: str
+    online_metrics: str
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TopicNames:
@@ -41,6 +43,8 @@ class TopicNames:
             dead_letter=settings.topic("dead-letter"),
             trending=settings.topic("trending"),
             served=settings.topic("served"),
+            online_shown=settings.topic("online-shown"),
+            online_metrics=settings.topic("online-metrics"),
         )
 
 
@@ -62,4 +66,14 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(names.trending, 1, COMPACT),
         # Impressions with their features: the training data of the next model.
         TopicSpec(names.served, n, {"retention.ms": str(30 * 24 * 3600 * 1000)}),
+        # Served homepages re-keyed by user, so the online-metrics join finds
+        # them on the partition of the user's events; a day is plenty to join.
+        TopicSpec(names.online_shown, n, {"retention.ms": str(24 * 3600 * 1000)}),
+        # One record per partition, window, variant and model: compaction keeps
+        # each window's latest figures, and windows older than a month go.
+        TopicSpec(
+            names.online_metrics,
+            n,
+            {"cleanup.policy": "compact,delete", "retention.ms": str(30 * 24 * 3600 * 1000)},
+        ),
     ]

@@ -2,6 +2,9 @@
 
 Exactness is checked from outside the worker: the user-state changelog topic
 holds each user's processed-event count, which must equal what was produced.
+The kill, rebalance and restart happen under load (tests/load.py): Poisson
+traffic from other users and a changing catalog run through the fault, and
+their counts and last homepages are checked too.
 """
 
 from __future__ import annotations
@@ -32,10 +35,12 @@ from tests.live import (
     wait_for,
     wait_for_catalog,
 )
+from tests.load import BackgroundLoad
 
 pytestmark = pytest.mark.integration
 
 CATALOG = msn_items()[:200]
+EXTRA_ITEMS = msn_items()[200:300]  # the load adds these while the fault happens
 USERS = 30
 EVENTS_PER_USER = 100
 
@@ -125,8 +130,10 @@ def live(kafka_bootstrap: str, tmp_path: Path) -> Iterator[LiveEnv]:
 def test_kill_9_mid_replay_loses_and_double_counts_nothing(live: LiveEnv, tmp_path: Path) -> None:
     publish_catalog(live)
     events = replay_events(live, "crash")
+    load = BackgroundLoad(live, CATALOG, EXTRA_ITEMS)
     with running_worker(live, tmp_path / "worker-1.log") as worker:
         wait_for_catalog(live, len(CATALOG))
+        load.start()
         producer = produce_slowly(live, events, seconds=8)
         wait_for(
             lambda: sum(processed_counts(live, "crash").values()) > len(events) // 4,
@@ -141,17 +148,23 @@ def test_kill_9_mid_replay_loses_and_double_counts_nothing(live: LiveEnv, tmp_pa
         wait_for(lambda: all_processed(live, "crash"), 120, "every event after the restart")
         recovery_s = time.monotonic() - killed_at
         drain_s = time.monotonic() - (producer.finished_at or killed_at)
+        load.finish()
+        wait_for(load.all_applied, 120, "every event of the load")
         # Every user's homepage catches up with their last event, not just some.
         reader = TopicReader(live.settings.bootstrap_servers, live.topics.rankings)
         try:
             reader.read_until(lambda records: last_ids <= ranked_sources(records), 60)
         finally:
             reader.close()
+        load.assert_last_events_ranked()
     print(
-        f"kill -9: {len(events)} events produced, every one reflected once; caught up "
-        f"{recovery_s:.1f}s after the kill, {drain_s:.1f}s after the last event was produced"
+        f"kill -9 under load: {len(events)} events produced, every one reflected once; "
+        f"caught up {recovery_s:.1f}s after the kill, {drain_s:.1f}s after the last event "
+        f"was produced; load: {sum(load.acked.values())} events from {len(load.acked)} users, "
+        f"catalog {dict(load.churned)}, every one reflected once"
     )
     assert_exactly_once(live, "crash")
+    load.assert_exactly_once()
 
 
 def ranked_sources(records: list[tuple[bytes | None, bytes | None]]) -> set[str | None]:
@@ -162,8 +175,10 @@ def ranked_sources(records: list[tuple[bytes | None, bytes | None]]) -> set[str 
 def test_rebalance_to_a_second_worker_keeps_every_count(live: LiveEnv, tmp_path: Path) -> None:
     publish_catalog(live)
     events = replay_events(live, "moved")
+    load = BackgroundLoad(live, CATALOG, EXTRA_ITEMS)
     with running_worker(live, tmp_path / "worker-a.log") as first:
         wait_for_catalog(live, len(CATALOG))
+        load.start()
         producer = produce_slowly(live, events, seconds=10)
         wait_for(
             lambda: sum(processed_counts(live, "moved").values()) > len(events) // 5,
@@ -178,12 +193,17 @@ def test_rebalance_to_a_second_worker_keeps_every_count(live: LiveEnv, tmp_path:
             producer.join(timeout=60)
             wait_for(lambda: all_processed(live, "moved"), 120, "the second worker to take over")
             drain_s = time.monotonic() - (producer.finished_at or stopped_at)
+            load.finish()
+            wait_for(load.all_applied, 120, "every event of the load")
+            load.assert_last_events_ranked()
             print(
-                f"rebalance: {len(events)} events; the second worker caught up "
+                f"rebalance under load: {len(events)} events; the second worker caught up "
                 f"{time.monotonic() - stopped_at:.1f}s after the first stopped, "
-                f"{drain_s:.1f}s after the last event was produced"
+                f"{drain_s:.1f}s after the last event was produced; load: "
+                f"{sum(load.acked.values())} events, catalog {dict(load.churned)}"
             )
     assert_exactly_once(live, "moved")
+    load.assert_exactly_once()
 
 
 def test_malformed_items_go_to_dead_letter(live: LiveEnv, tmp_path: Path) -> None:
@@ -262,8 +282,10 @@ def test_worker_reconnects_after_broker_restart(tmp_path: Path) -> None:
         publish_catalog(live)
         events = replay_events(live, "outage")
         half = len(events) // 2
+        load = BackgroundLoad(live, CATALOG, EXTRA_ITEMS)
         with running_worker(live, tmp_path / "worker.log") as worker:
             wait_for_catalog(live, len(CATALOG))
+            load.start()
             produce(
                 broker.bootstrap,
                 live.topics.events,
@@ -279,11 +301,17 @@ def test_worker_reconnects_after_broker_restart(tmp_path: Path) -> None:
                 [(e.user_id.encode(), e.encode()) for e in events[half:]],
             )
             wait_for(lambda: all_processed(live, "outage"), 180, "the worker to catch up")
+            load.finish()
+            wait_for(load.all_applied, 120, "every acknowledged event of the load")
+            load.assert_last_events_ranked()
             print(
-                f"broker restart: worker caught up {time.monotonic() - restarted_at:.1f}s "
-                "after the broker came back"
+                f"broker restart under load: worker caught up "
+                f"{time.monotonic() - restarted_at:.1f}s after the broker came back; load: "
+                f"{sum(load.acked.values())} events acked, {sum(load.failed.values())} failed "
+                f"in the outage, catalog {dict(load.churned)}"
             )
             assert worker.poll() is None, "the worker died with the broker"
         assert_exactly_once(live, "outage")
+        load.assert_exactly_once()
     finally:
         broker.stop()

@@ -1,0 +1,149 @@
+"""``homefeed experiments online``: live CTR per variant from the online-metrics topic.
+
+Reads the compacted ``online-metrics`` topic (the latest figures of every
+partition, window, variant and model), sums them per variant over the last
+``--minutes`` (default: everything kept) and prints CTR with its Wilson 95%
+interval, each variant against the control (the first declared variant of
+the configured experiment, else the first by name), then the served lists'
+nDCG, click positions, catalog coverage and the trending and exploration
+slots' click rates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from collections import defaultdict
+from pathlib import Path
+
+from ranker.eval.online import OnlineFigures, combine
+from ranker.eval.proportions import two_proportion_p_value
+from streams.experiment_report import VariantFigure, report_table, save_report_plot
+from streams.served_log import topic_records
+from streams.settings import Settings
+from streams.topics import TopicNames
+from streams.usage import usage_error
+from streams.wire import InvalidMessage, now_ms
+from streams.wire.online import OnlineWindow
+
+log = logging.getLogger(__name__)
+NO_VARIANT = "(no experiment)"
+
+
+def latest_windows(records: object) -> list[OnlineWindow]:
+    """The newest record of each key (what compaction will keep), decoded."""
+    latest: dict[bytes, bytes | None] = {}
+    for record in records:  # type: ignore[attr-defined]
+        latest[bytes(record.key or b"")] = record.value
+    windows = []
+    for raw in latest.values():
+        if raw is None:
+            continue
+        try:
+            windows.append(OnlineWindow.decode(raw))
+        except InvalidMessage:
+            log.warning("skipping an unreadable online-metrics record")
+    return windows
+
+
+def figures_by_variant(windows: list[OnlineWindow], since_ms: int = 0) -> dict[str, OnlineFigures]:
+    """Each variant's figures over the windows starting at or after ``since_ms``."""
+    grouped: dict[str, list[OnlineWindow]] = defaultdict(list)
+    for window in windows:
+        if window.window_start >= since_ms:
+            grouped[window.variant or NO_VARIANT].append(window)
+    return {name: combine(group) for name, group in grouped.items()}
+
+
+def ordered(figures: dict[str, OnlineFigures], declared: list[str]) -> list[str]:
+    """Variant names, the declared ones first in their order (the control first)."""
+    return [name for name in declared if name in figures] + sorted(
+        name for name in figures if name not in declared
+    )
+
+
+def details_table(figures: dict[str, OnlineFigures], names: list[str]) -> str:
+    """The other online figures of each variant, as a Markdown table."""
+    lines = [
+        "| variant | served | nDCG | clicks at slots 1/2/3 | items shown | coverage | "
+        "trending slots CTR | exploration slots CTR | models |",
+        "|---|---:|---:|---|---:|---:|---:|---:|---|",
+    ]
+    for name in names:
+        f = figures[name]
+        top = "/".join(str(n) for n in (f.click_positions + [0, 0, 0])[:3])
+        slot = {kind: f.slot_ctr[kind] for kind in f.slot_ctr}
+        trending = f"{slot['trending'].value:.4f}" if "trending" in slot else "–"
+        explore = f"{slot['exploration'].value:.4f}" if "exploration" in slot else "–"
+        lines.append(
+            f"| {name} | {f.served:,} | {f.ndcg:.4f} | {top} | {f.items_shown:,.0f} | "
+            f"{f.coverage:.1%} | {trending} | {explore} | {', '.join(f.model_versions)} |"
+        )
+    return "\n".join(lines)
+
+
+def variant_rows(
+    figures: dict[str, OnlineFigures], names: list[str], settings: Settings
+) -> list[VariantFigure]:
+    """Rows for :func:`report_table`: CTR per variant, each tested against the control."""
+    experiment = settings.experiment
+    declared = {v.name: v for v in experiment.variants} if experiment else {}
+    control = figures[names[0]].ctr
+    total_share = sum(v.share for v in declared.values()) or 1.0
+    rows = []
+    for position, name in enumerate(names):
+        variant = declared.get(name)
+        rows.append(
+            VariantFigure(
+                name,
+                variant.ranker if variant else "?",
+                variant.share / total_share if variant else 0.0,
+                figures[name].ctr,
+                None if position == 0 else two_proportion_p_value(figures[name].ctr, control),
+            )
+        )
+    return rows
+
+
+def cmd_experiments_online(args: argparse.Namespace, settings: Settings) -> int:
+    """Print live CTR per variant (and write JSON/PNG when asked)."""
+    topic = TopicNames.from_settings(settings).online_metrics
+    try:
+        windows = latest_windows(topic_records(settings.kafka, topic, args.timeout))
+    except (ValueError, TimeoutError) as error:
+        usage_error(f"{error} (is a worker with online metrics running?)")
+    since = now_ms() - int(args.minutes * 60_000) if args.minutes else 0
+    figures = figures_by_variant(windows, since)
+    if not figures:
+        usage_error(f"{topic}: no online figures yet (no homepage has been judged)")
+    experiment = settings.experiment
+    names = ordered(figures, [v.name for v in experiment.variants] if experiment else [])
+    rows = variant_rows(figures, names, settings)
+    print(report_table(rows, trials="homepages judged", hits="clicked", rate="CTR"))
+    print()
+    print(details_table(figures, names))
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(
+            json.dumps({name: figures[name].to_dict() for name in names}, indent=2) + "\n"
+        )
+        print(f"wrote {args.json}")
+    if args.plot is not None:
+        save_report_plot(rows, args.plot, rate="CTR")
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def add_online_parser(actions: argparse._SubParsersAction) -> None:
+    """``homefeed experiments online [--minutes M] [--json PATH] [--plot PNG]``."""
+    online = actions.add_parser("online", help="live CTR per variant from the online-metrics topic")
+    online.add_argument(
+        "--minutes", type=float, default=0.0, help="only the last M minutes (default: all kept)"
+    )
+    online.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    online.add_argument("--plot", type=Path, default=None, help="also write a PNG here")
+    online.add_argument(
+        "--timeout", type=float, default=60.0, help="longest wait to read the topic (s)"
+    )
+    online.set_defaults(func=cmd_experiments_online)
