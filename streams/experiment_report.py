@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ranker.eval.proportions import Rate, two_proportion_p_value
+from ranker.online.proportions import Rate, two_proportion_p_value
 from streams.usage import usage_error
 
 SIGNIFICANCE = 0.05

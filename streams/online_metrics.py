@@ -14,7 +14,7 @@ Two agents and a timer, in every ranking worker:
   ``online-metrics`` topic, which ``homefeed experiments online`` and the
   dashboard read.
 
-The join's rule is in :mod:`ranker.eval.online`.
+The join's rule is in :mod:`ranker.online.join`.
 """
 
 from __future__ import annotations
@@ -27,20 +27,11 @@ import faust
 from faust.streams import Stream
 from faust.types import EventT, StreamT
 
-from ranker.eval.online import (
-    Outcome,
-    SeenEvent,
-    UserJoin,
-    add_outcome,
-    add_served,
-    refresh_interval,
-    shown_from_served,
-    window_start,
-)
+from ranker.online.join import Outcome, SeenEvent, UserJoin, shown_from_served
+from ranker.online.windows import add_outcome, add_served, refresh_interval, window_start
 from streams.outputs import Output
 from streams.tables import writes_for
-from streams.wire import Event, InvalidMessage, decode_served, now_ms
-from streams.wire.online import OnlineWindow, Shown
+from streams.wire import Event, InvalidMessage, OnlineWindow, Shown, decode_served, now_ms
 
 log = logging.getLogger(__name__)
 

@@ -17,15 +17,14 @@ import logging
 from collections import defaultdict
 from pathlib import Path
 
-from ranker.eval.online import OnlineFigures, combine
-from ranker.eval.proportions import two_proportion_p_value
+from ranker.online.proportions import two_proportion_p_value
+from ranker.online.windows import OnlineFigures, combine
 from streams.experiment_report import VariantFigure, report_table, save_report_plot
 from streams.served_log import topic_records
 from streams.settings import Settings
 from streams.topics import TopicNames
 from streams.usage import usage_error
-from streams.wire import InvalidMessage, now_ms
-from streams.wire.online import OnlineWindow
+from streams.wire import InvalidMessage, OnlineWindow, now_ms
 
 log = logging.getLogger(__name__)
 NO_VARIANT = "(no experiment)"

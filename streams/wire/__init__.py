@@ -18,6 +18,7 @@ from streams.wire.fields import (
     now_ms,
 )
 from streams.wire.inputs import Event, Item
+from streams.wire.online import SLOT_KINDS, OnlineWindow, Shown
 from streams.wire.outputs import (
     DeadLetter,
     ItemVector,
@@ -36,16 +37,19 @@ __all__ = [
     "MAX_ID_BYTES",
     "MAX_TEXT_CHARS",
     "SCHEMA_VERSION",
+    "SLOT_KINDS",
     "DeadLetter",
     "Event",
     "EventType",
     "InvalidMessage",
     "Item",
     "ItemVector",
+    "OnlineWindow",
     "RankedItem",
     "Ranking",
     "Served",
     "ServedItem",
+    "Shown",
     "TrendingList",
     "decode_served",
     "encode_served_batch",

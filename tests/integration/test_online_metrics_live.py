@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from ranker.eval.online import combine
+from ranker.online.windows import combine
 from streams.follow import decoded_rankings
 from streams.online_report import figures_by_variant, latest_windows
 from streams.served_log import topic_records

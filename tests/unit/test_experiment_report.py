@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from ranker.eval.proportions import Rate, two_proportion_p_value, wilson_interval
+from ranker.online.proportions import Rate, two_proportion_p_value, wilson_interval
 from streams.cli import main
 from streams.experiment_report import report_table, variant_figures
 

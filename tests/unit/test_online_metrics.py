@@ -6,19 +6,12 @@ import random
 
 import pytest
 
-from ranker.eval.online import (
-    SeenEvent,
-    UserJoin,
-    combine,
-    coverage_add,
-    coverage_estimate,
-    coverage_merge,
-    shown_from_served,
-)
+from ranker.online.coverage import coverage_add, coverage_estimate, coverage_merge
+from ranker.online.join import SeenEvent, UserJoin, shown_from_served
+from ranker.online.windows import combine
 from ranker.pipeline.selectors import EXPLORE_REASON
 from streams.online_metrics import OnlineMetricsJoin
-from streams.wire import Event, Served, ServedItem
-from streams.wire.online import OnlineWindow, Shown
+from streams.wire import Event, OnlineWindow, Served, ServedItem, Shown
 
 
 def shown(source: str | None, items: tuple[str, ...], at: int, variant: str = "a") -> Shown:

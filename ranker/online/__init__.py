@@ -1,0 +1,1 @@
+"""Online metrics: how served homepages fare with the users who saw them (live path)."""
