@@ -268,10 +268,26 @@ def cmd_eval_replay(args: argparse.Namespace, settings: Settings) -> int:
         f"pipeline {figures['hit@10_pipeline']:.4f} ({', '.join(result.model_versions)}), "
         f"trending {figures['hit@10_trending']:.4f}; wrote {args.out}"
     )
-    if experiment is not None:
-        from streams.experiment_report import report_table, variant_figures
+    from streams.experiment_report import report_table, variant_figures
 
+    if experiment is not None:
         print(report_table(variant_figures(report)))
+    if result.online:
+        from streams.online_report import rows_from_report
+
+        declared = {
+            v.name: {"ranker": v.ranker, "share": v.share}
+            for v in (experiment.variants if experiment else ())
+        }
+        print("online metrics of the live period, from the workers:")
+        print(
+            report_table(
+                rows_from_report(result.online, declared),
+                trials="homepages judged",
+                hits="clicked",
+                rate="CTR",
+            )
+        )
     return 0
 
 

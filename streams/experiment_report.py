@@ -128,6 +128,22 @@ def cmd_experiments_report(args: argparse.Namespace, settings: object) -> int:
     if not figures:
         usage_error(f"{args.report}: no variants (made by `homefeed eval --replay --experiment`)")
     print(report_table(figures))
+    online = report["replay"].get("online") or {}
+    if online:
+        from streams.online_report import rows_from_report
+
+        declared = (report.get("experiment") or {}).get("variants") or {}
+        print(
+            "\nThe workers' online metrics of the same replay (homepages judged by the next event):"
+        )
+        print(
+            report_table(
+                rows_from_report(online, declared),
+                trials="homepages judged",
+                hits="clicked",
+                rate="CTR",
+            )
+        )
     if args.plot is not None:
         save_report_plot(figures, args.plot)
         print(f"wrote {args.plot}")

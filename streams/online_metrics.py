@@ -193,7 +193,7 @@ def register_online_metrics(
     async def rekey_served(stream: StreamT) -> None:  # type: ignore[type-arg]
         async for raw in stream:
             try:
-                entries = decode_served(raw)
+                entries = decode_served(raw, features=False)
             except (InvalidMessage, KeyError, TypeError, ValueError, IndexError):
                 log.warning("online metrics: skipping an unreadable served record")
                 continue

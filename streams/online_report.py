@@ -14,12 +14,15 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
-from ranker.online.proportions import two_proportion_p_value
+from ranker.online.proportions import Rate, two_proportion_p_value
 from ranker.online.windows import OnlineFigures, combine
 from streams.experiment_report import VariantFigure, report_table, save_report_plot
+from streams.kafka_connection import KafkaConnection
 from streams.served_log import topic_records
 from streams.settings import Settings
 from streams.topics import TopicNames
@@ -53,6 +56,34 @@ def figures_by_variant(windows: list[OnlineWindow], since_ms: int = 0) -> dict[s
         if window.window_start >= since_ms:
             grouped[window.variant or NO_VARIANT].append(window)
     return {name: combine(group) for name, group in grouped.items()}
+
+
+def settled_figures(
+    kafka: KafkaConnection,
+    topic: str,
+    since_ms: int,
+    *,
+    publish_s: float,
+    timeout_s: float = 90.0,
+) -> dict[str, OnlineFigures]:
+    """Per-variant figures once the workers stop changing them (bounded by ``timeout_s``).
+
+    A homepage's figures reach the topic up to a publish interval after its
+    next event; two reads a couple of intervals apart that agree mean the
+    workers have published all they know.
+    """
+    deadline = time.monotonic() + timeout_s
+    previous: dict[str, tuple[int, int, int]] | None = None
+    while True:
+        figures = figures_by_variant(latest_windows(topic_records(kafka, topic)), since_ms)
+        totals = {name: (f.served, f.judged, f.clicked) for name, f in figures.items()}
+        if totals and totals == previous:
+            return figures
+        if time.monotonic() > deadline:
+            log.warning("online figures still changing after %.0fs; reporting them", timeout_s)
+            return figures
+        previous = totals
+        time.sleep(2 * publish_s + 1)
 
 
 def ordered(figures: dict[str, OnlineFigures], declared: list[str]) -> list[str]:
@@ -103,6 +134,28 @@ def variant_rows(
             )
         )
     return rows
+
+
+def rows_from_report(
+    online: dict[str, dict[str, Any]], declared: dict[str, dict[str, Any]]
+) -> list[VariantFigure]:
+    """Rows for :func:`report_table` from a replay report's ``online`` figures."""
+    names = [name for name in declared if name in online] + sorted(
+        name for name in online if name not in declared
+    )
+    rates = {
+        name: Rate(int(online[name]["clicked"]), int(online[name]["judged"])) for name in names
+    }
+    return [
+        VariantFigure(
+            name,
+            str(declared.get(name, {}).get("ranker", "?")),
+            float(declared.get(name, {}).get("share", 0.0)),
+            rates[name],
+            None if index == 0 else two_proportion_p_value(rates[name], rates[names[0]]),
+        )
+        for index, name in enumerate(names)
+    ]
 
 
 def cmd_experiments_online(args: argparse.Namespace, settings: Settings) -> int:

@@ -18,13 +18,21 @@ from ranker.eval.prequential import PrequentialResult, score_stream
 from streams.admin import GroupProgress, create_topics
 from streams.follow import decoded_rankings, whole_topic_consumer
 from streams.kafka_connection import KafkaConnection
+from streams.online_report import settled_figures
 from streams.processes import child_env, fresh_namespace, spawn, stop, wait_for_vectors
-from streams.replay import make_producer, publish_items, replay_history_then_live
+from streams.replay import (
+    TwoPeriodReplay,
+    make_producer,
+    publish_items,
+    replay_history_then_live,
+)
 from streams.settings import Settings
 from streams.topics import TopicNames
 from streams.wire import Ranking
 
 log = logging.getLogger(__name__)
+ONLINE_WINDOW_S = 5
+ONLINE_PUBLISH_S = 1.0
 
 
 async def _collect_rankings(
@@ -62,17 +70,21 @@ async def replay_and_score(
     timeout_s: float = 600.0,
     score_from_ms: int = 0,
     group_id: str | None = None,
+    online_topic: str | None = None,
 ) -> PrequentialResult:
     """Publish the events (the catalog must already be indexed) and score the stream.
 
     The past before the scored period only builds state: it goes at full speed,
     and once the workers of ``group_id`` have consumed it the scored period is
-    paced at ``rate``, so homepages keep up as they would live.
+    paced at ``rate``, so homepages keep up as they would live. With
+    ``online_topic`` the workers' own online metrics of the scored period
+    (windows that start after it began) come back too.
     """
     events = dataset.events[:limit] if limit is not None else dataset.events
     started = time.monotonic()
     producer = make_producer(kafka)
     progress = GroupProgress(kafka, events_topic, group_id) if group_id else None
+    periods = TwoPeriodReplay()
     await producer.start()
     try:
         await replay_history_then_live(
@@ -82,6 +94,7 @@ async def replay_and_score(
             live_from_ms=score_from_ms,
             rate=rate,
             caught_up=None if progress is None else progress.caught_up,
+            replay=periods,
         )
     finally:
         await producer.stop()
@@ -94,6 +107,14 @@ async def replay_and_score(
     result = score_stream(
         events, rankings, trending_half_life_s=trending_half_life_s, score_from_ms=score_from_ms
     )
+    online = {}
+    if online_topic is not None and periods.live_since_ms is not None:
+        # The first whole window of the live period: no history homepage in it.
+        since = -(-periods.live_since_ms // (ONLINE_WINDOW_S * 1000)) * ONLINE_WINDOW_S * 1000
+        figures = await asyncio.to_thread(
+            settled_figures, kafka, online_topic, since, publish_s=ONLINE_PUBLISH_S
+        )
+        online = {name: f.to_dict() for name, f in sorted(figures.items())}
     return PrequentialResult(
         result.events,
         result.positives,
@@ -103,6 +124,7 @@ async def replay_and_score(
         result.model_versions,
         time.monotonic() - started,
         result.variants,
+        online,
     )
 
 
@@ -140,7 +162,14 @@ def run_prequential(
     if not settings.uses_external_kafka:
         broker = LocalBroker(data_dir=base.data_dir / "kafka", port=base.local_kafka_port)
         broker.start(wait_s=120)
-    extra = {"HOMEFEED_CLICK_MODEL_DIR": str(model_dir)} if model_dir is not None else {}
+    extra = {
+        # Narrow windows, published often: the live period's figures start within
+        # a few seconds of it and are all on the topic soon after its last event.
+        "HOMEFEED_ONLINE_WINDOW_S": str(ONLINE_WINDOW_S),
+        "HOMEFEED_ONLINE_PUBLISH_S": str(ONLINE_PUBLISH_S),
+    }
+    if model_dir is not None:
+        extra["HOMEFEED_CLICK_MODEL_DIR"] = str(model_dir)
     if variants:
         extra["HOMEFEED_EXPERIMENT_VARIANTS"] = variants
     worker = None
@@ -167,6 +196,7 @@ def run_prequential(
             trending_half_life_s=settings.trending_half_life_s,
             score_from_ms=score_from_ms,
             group_id=settings.app_id,
+            online_topic=topics.online_metrics,
         )
     finally:
         stop(worker)

@@ -15,7 +15,7 @@ from tqdm import tqdm
 from indexer.datasets import Dataset
 from streams.kafka_connection import KafkaConnection
 from streams.topics import TopicNames
-from streams.wire import Event, Item
+from streams.wire import Event, Item, now_ms
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +122,7 @@ class TwoPeriodReplay:
     phase: str = "starting"
     history_events: int = 0
     live_events: int = 0
+    live_since_ms: int | None = None  # wall clock when the live period began
 
     @property
     def finished(self) -> bool:
@@ -161,6 +162,7 @@ async def replay_history_then_live(
                 break
             await asyncio.sleep(CATCH_UP_POLL_S)
     replay.phase = "live"
+    replay.live_since_ms = now_ms()
     await publish_events(producer, topic, events[cut:], rate=rate)
     replay.phase = "finished"
     return replay

@@ -34,6 +34,8 @@ class PrequentialResult:
     seconds: float
     # Per experiment variant: (clicks judged against that variant's homepage, hits).
     variants: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # The workers' own online metrics of the live period, per variant (JSON-ready).
+    online: dict[str, dict[str, object]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready figures."""
@@ -49,6 +51,7 @@ class PrequentialResult:
                 name: {"positives": positives, "hits": hits}
                 for name, (positives, hits) in sorted(self.variants.items())
             },
+            "online": self.online,
         }
 
 

@@ -1,9 +1,10 @@
 """The homepage service as a FastAPI app, built from settings by :func:`build_app`.
 
-Routes: ``/`` (the live page), ``/v1/homepage/{user_id}`` (JSON) and its
-``/live`` stream (server-sent events), ``/v1/items/{item_id}/similar``,
-``/v1/events`` (the web backend's event intake), ``/v1/users``, ``/v1/config``,
-``/healthz``, ``/readyz``, ``/metrics``.
+Routes: ``/`` (the live page), ``/dashboard`` (operators' page) and its
+``/v1/dashboard`` JSON, ``/v1/homepage/{user_id}`` (JSON) and its ``/live``
+stream (server-sent events), ``/v1/items/{item_id}/similar``, ``/v1/events``
+(the web backend's event intake), ``/v1/users``, ``/v1/config``, ``/healthz``,
+``/readyz``, ``/metrics``.
 """
 
 from __future__ import annotations
@@ -25,15 +26,16 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from streams.homepage.auth import InvalidToken, verify_token
+from streams.homepage.dashboard import RECENT_MS, dashboard_view
 from streams.homepage.events import EventIn, EventSink, KafkaEventSink, to_event
-from streams.homepage.feed import HomepageFeed, HomepageState
+from streams.homepage.feed import HomepageFeed, HomepageState, OnlineMetricsFeed
 from streams.homepage.middleware import BodySizeLimit, RequestTimer
 from streams.homepage.similar import SimilarService, similar_view
 from streams.homepage.store import RankingStore
 from streams.homepage.views import homepage_view
 from streams.settings import Settings
 from streams.topics import TopicNames
-from streams.wire import MAX_ID_BYTES, SCHEMA_VERSION, InvalidMessage
+from streams.wire import MAX_ID_BYTES, SCHEMA_VERSION, InvalidMessage, now_ms
 
 log = logging.getLogger(__name__)
 
@@ -80,16 +82,20 @@ def build_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await sink.start()
-        feed_task = None
+        tasks = []
         if follow_topics:
             feed = HomepageFeed(settings.kafka, topics, state)
-            feed_task = asyncio.create_task(feed.run_forever(), name="homepage-feed")
+            online = OnlineMetricsFeed(settings.kafka, topics.online_metrics, state)
+            tasks = [
+                asyncio.create_task(feed.run_forever(), name="homepage-feed"),
+                asyncio.create_task(online.run_forever(), name="online-metrics-feed"),
+            ]
         try:
             yield
         finally:
-            if feed_task is not None:
-                feed_task.cancel()
-                await asyncio.gather(feed_task, return_exceptions=True)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await sink.stop()
 
     app = FastAPI(
@@ -133,6 +139,18 @@ def build_app(
     async def page() -> FileResponse:
         return FileResponse(STATIC_DIR / "index.html")
 
+    @app.get("/dashboard", include_in_schema=False)
+    async def dashboard_page() -> FileResponse:
+        return FileResponse(STATIC_DIR / "dashboard.html")
+
+    @app.get("/v1/dashboard", tags=["ops"])
+    def dashboard() -> dict[str, Any]:
+        """Online CTR per variant (last hour, all kept, per window), freshness, lag, top items."""
+        # A plain function: summing windows runs in FastAPI's thread pool.
+        return dashboard_view(
+            state.online, state.freshness, state.lag, state.trending, state.catalog, now_ms()
+        )
+
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
         """Report that the process is up (says nothing about Kafka)."""
@@ -154,6 +172,10 @@ def build_app(
     async def prometheus_metrics() -> Response:
         """Prometheus text format."""
         metrics.live_clients.set(state.store.subscriber_count)
+        for variant, figures in state.online.by_variant(now_ms() - RECENT_MS).items():
+            metrics.online_judged.labels(variant).set(figures.judged)
+            metrics.online_clicked.labels(variant).set(figures.clicked)
+            metrics.online_ctr.labels(variant).set(figures.ctr.value)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/v1/config", tags=["homepage"])

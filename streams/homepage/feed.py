@@ -18,12 +18,13 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streams.follow import CompactedTopicFollower, Record
 from streams.homepage.catalog import Catalog
+from streams.homepage.dashboard import FreshnessBoard, OnlineBoard
 from streams.homepage.metrics import HomepageMetrics
 from streams.homepage.similar import SimilarService
 from streams.homepage.store import RankingStore, TrendingBoard
 from streams.kafka_connection import KafkaConnection
 from streams.topics import TopicNames
-from streams.wire import InvalidMessage, ItemVector, Ranking, TrendingList, now_ms
+from streams.wire import InvalidMessage, ItemVector, OnlineWindow, Ranking, TrendingList, now_ms
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,10 @@ class HomepageState:
     # Which topics are caught up (for /readyz to say what it waits for).
     caught_up: dict[str, bool] = field(default_factory=dict)
     similar: SimilarService = field(default_factory=SimilarService)
+    # For the dashboard: online figures, freshness per minute, this service's lag.
+    online: OnlineBoard = field(default_factory=OnlineBoard)
+    freshness: FreshnessBoard = field(default_factory=FreshnessBoard)
+    lag: dict[str, int] = field(default_factory=dict)
 
 
 class HomepageFeed:
@@ -106,9 +111,13 @@ class HomepageFeed:
         metrics.rankings_consumed.labels(ranking.model_version).inc()
         if live:
             now = now_ms()
-            metrics.delivery.observe(max(0, now - ranking.generated_at) / 1000)
+            delivery = max(0, now - ranking.generated_at) / 1000
+            metrics.delivery.observe(delivery)
+            freshness = None
             if ranking.source_event_ts is not None:
-                metrics.freshness.observe(max(0, now - ranking.source_event_ts) / 1000)
+                freshness = max(0, now - ranking.source_event_ts) / 1000
+                metrics.freshness.observe(freshness)
+            self._state.freshness.observe(now, freshness, delivery)
 
     def _apply_item(self, record: Record) -> ItemVector | None:
         """Update the catalog; returns the vector (None for a deletion)."""
@@ -149,3 +158,31 @@ class HomepageFeed:
             lag[tp.topic] = lag.get(tp.topic, 0) + max(0, highwater - await consumer.position(tp))
         for topic, behind in lag.items():
             self._state.metrics.consumer_lag.labels(topic).set(behind)
+        self._state.lag.update(lag)
+
+
+class OnlineMetricsFeed:
+    """Follows the compacted online-metrics topic into the dashboard's board.
+
+    A follower of its own: a deployment whose topic job has not created the
+    topic yet still serves homepages (this one retries until it exists).
+    """
+
+    def __init__(self, kafka: KafkaConnection, topic: str, state: HomepageState) -> None:
+        self._state = state
+        self._follower = CompactedTopicFollower(kafka, [topic], self.apply, caught_up={})
+
+    def apply(self, records: Iterable[Record]) -> None:
+        """Keep the latest figures of every key."""
+        for record in records:
+            try:
+                window = None if record.value is None else OnlineWindow.decode(record.value)
+            except InvalidMessage as error:
+                self._state.metrics.invalid_messages.labels(record.topic).inc()
+                log.warning("ignoring an invalid online-metrics record: %s", error)
+                continue
+            self._state.online.put(bytes(record.key or b""), window)
+
+    async def run_forever(self) -> None:
+        """Consume until cancelled, starting over after a failure."""
+        await self._follower.run_forever()

@@ -99,6 +99,25 @@ class HomepageMetrics:
         self.live_clients = Gauge(
             "homefeed_live_clients", "Open live-update (SSE) connections.", registry=r
         )
+        # From the online-metrics topic over the last hour, per experiment variant.
+        self.online_judged = Gauge(
+            "homefeed_online_homepages_judged",
+            "Homepages of the last hour whose user's next event is known, by variant.",
+            ["variant"],
+            registry=r,
+        )
+        self.online_clicked = Gauge(
+            "homefeed_online_homepages_clicked",
+            "Homepages of the last hour whose next event was a click on them, by variant.",
+            ["variant"],
+            registry=r,
+        )
+        self.online_ctr = Gauge(
+            "homefeed_online_ctr",
+            "Clicked / judged homepages of the last hour, by variant.",
+            ["variant"],
+            registry=r,
+        )
         self.ready = Gauge(
             "homefeed_ready", "1 once the service has caught up with its topics.", registry=r
         )

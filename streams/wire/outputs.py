@@ -292,9 +292,11 @@ def encode_served_batch(entries: list[Served]) -> bytes:
     )
 
 
-def decode_served(raw: bytes) -> list[Served]:
+def decode_served(raw: bytes, *, features: bool = True) -> list[Served]:
     """The impression-log entries in a served record: a batch, or one older single entry.
 
+    ``features=False`` leaves every slot's features empty: a reader that only
+    needs what was shown (the online-metrics join) skips a dict per slot.
     Raises InvalidMessage (or KeyError/TypeError/ValueError on a malformed
     batch: the log is written by workers, so readers skip such a record).
     """
@@ -328,7 +330,9 @@ def decode_served(raw: bytes) -> list[Served]:
                 features={
                     names[column]: float(matrix[slot, column])
                     for column in np.flatnonzero(present[slot])
-                },
+                }
+                if features
+                else {},
             )
             for slot in range(start, start + length)
         ]

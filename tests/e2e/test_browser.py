@@ -242,3 +242,37 @@ def test_clicking_a_card_updates_the_homepage_live(
     assert likeness(after[:TOP]) > likeness(others_before)
     assert 0 <= latency_ms < 2_000
     assert screenshot.stat().st_size > 10_000
+
+
+def test_dashboard_shows_online_ctr_freshness_and_top_items(
+    stack: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The reader's homepages, judged by their next clicks, reach the operators' page."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.goto(stack.url + "/dashboard")
+            # Online figures are published every few seconds by the worker.
+            page.wait_for_selector("#variants tr[data-judged]", timeout=30_000)
+            page.wait_for_selector("#ctr-chart polyline[data-series]", state="attached")
+            page.wait_for_selector("#freshness-chart polyline", state="attached")
+            page.wait_for_selector("#top-items li[data-item-id]")
+            judged = int(page.get_attribute("#variants tr[data-judged]", "data-judged") or 0)
+            row = page.inner_text("#variants tr[data-judged]")
+            top = page.eval_on_selector_all(
+                "#top-items li", "items => items.map(i => i.dataset.itemId)"
+            )
+            screenshot = tmp_path / "dashboard.png"
+            page.screenshot(path=str(screenshot), full_page=True)
+        finally:
+            browser.close()
+    with capsys.disabled():
+        print(f"\n[e2e] dashboard screenshot: {screenshot}\n[e2e] dashboard row: {row}")
+    assert judged >= 1
+    assert set(top) <= {item.item_id for item in CATALOG} and top
+    assert screenshot.stat().st_size > 10_000

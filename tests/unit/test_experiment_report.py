@@ -75,3 +75,20 @@ def test_a_file_that_is_not_a_replay_report(
         main(["experiments", "report", str(bad)])
     assert exit_info.value.code == 2
     assert "not a JSON report" in capsys.readouterr().err
+
+
+def test_the_report_also_prints_the_workers_online_ctr(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = replay_report(180, 40)
+    data["replay"]["online"] = {
+        "model": {"judged": 1500, "clicked": 150},
+        "dot": {"judged": 1400, "clicked": 28},
+    }
+    report = tmp_path / "replay.json"
+    report.write_text(json.dumps(data))
+    assert main(["experiments", "report", str(report)]) == 0
+    out = capsys.readouterr().out
+    assert "homepages judged" in out
+    assert "| dot | dot-product | 1,400 | 28 | 0.0200 |" in out
+    assert "| model | models/seq | 1,500 | 150 | 0.1000 |" in out
