@@ -31,12 +31,10 @@ from ranker.online.join import Outcome, SeenEvent, UserJoin, shown_from_served
 from ranker.online.windows import add_outcome, add_served, refresh_interval, window_start
 from streams.outputs import Output
 from streams.tables import writes_for
+from streams.topics import JOIN_TABLE, WINDOWS_TABLE
 from streams.wire import Event, InvalidMessage, OnlineWindow, Shown, decode_served, now_ms
 
 log = logging.getLogger(__name__)
-
-JOIN_TABLE = "online-join"
-WINDOWS_TABLE = "online-windows"
 
 
 def online_tables(

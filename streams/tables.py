@@ -10,8 +10,7 @@ import faust
 from faust.streams import _current_event
 from faust.types import EventT
 
-USER_STATE_TABLE = "user-state"
-
+from streams.topics import USER_STATE_TABLE
 
 DEFAULT_WRITE_BUFFER_MB = 8
 

@@ -7,6 +7,16 @@ from dataclasses import dataclass
 from streams.settings import Settings
 
 COMPACT = {"cleanup.policy": "compact"}
+# Faust tables of a worker; each has a compacted changelog topic per app id.
+USER_STATE_TABLE = "user-state"
+JOIN_TABLE = "online-join"
+WINDOWS_TABLE = "online-windows"
+TABLES = (USER_STATE_TABLE, JOIN_TABLE, WINDOWS_TABLE)
+
+
+def changelog_topic(settings: Settings, table: str) -> str:
+    """The changelog topic Faust names for ``table`` under this app id."""
+    return f"{settings.app_id}-{table}-changelog"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,4 +86,9 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
             n,
             {"cleanup.policy": "compact,delete", "retention.ms": str(30 * 24 * 3600 * 1000)},
         ),
+        # Tables' changelogs, made before any worker starts: a changelog a
+        # worker creates itself can miss that worker's first partition
+        # assignment ("Ignoring missing topic"), and its table then refuses
+        # every write (PartitionsMismatch) until the next rebalance.
+        *(TopicSpec(changelog_topic(settings, table), n, COMPACT) for table in TABLES),
     ]
