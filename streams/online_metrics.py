@@ -33,6 +33,7 @@ from streams.outputs import Output
 from streams.tables import writes_for
 from streams.topics import JOIN_TABLE, WINDOWS_TABLE
 from streams.wire import Event, InvalidMessage, OnlineWindow, Shown, decode_served, now_ms
+from streams.wire.online import window_key, window_start_of
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,7 @@ class OnlineMetricsJoin:
 
     def _window(self, partition: int, shown: Shown) -> OnlineWindow:
         start = window_start(shown.generated_at, self.window_s)
-        key = f"{partition}/{start}/{shown.variant}/{shown.model_version}".encode()
+        key = window_key(partition, start, shown.variant, shown.model_version)
         window = self.dirty.get(key)
         if window is None:
             stored = self._windows.get(key)
@@ -148,7 +149,7 @@ class OnlineMetricsJoin:
     def _prune(self, partition: int) -> None:
         """Forget this partition's windows older than the retention (once per new window)."""
         oldest = self._clock_ms() - self.retention_ms
-        for key in [k for k in self._partition_keys(partition) if _start_of(k) < oldest]:
+        for key in [k for k in self._partition_keys(partition) if window_start_of(k) < oldest]:
             self._windows.pop(key, None)
             self.dirty.pop(key, None)
 
@@ -229,11 +230,6 @@ def register_online_metrics(
     async def publish_online_metrics() -> None:
         for window in join.take_changed():
             await metrics_output.send(key=window.key(), value=window.encode())
-
-
-def _start_of(key: bytes) -> int:
-    """The window start in a windows-table key ("partition/start/variant/model")."""
-    return int(bytes(key).split(b"/", 2)[1])
 
 
 def _record(event: EventT, events_topic_name: str) -> Event | Shown | None:

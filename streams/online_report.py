@@ -15,12 +15,12 @@ import argparse
 import json
 import logging
 import time
-from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from ranker.online.proportions import Rate, two_proportion_p_value
-from ranker.online.windows import OnlineFigures, combine
+from ranker.online.windows import OnlineFigures, figures_by_variant
 from streams.experiment_report import VariantFigure, report_table, save_report_plot
 from streams.kafka_connection import KafkaConnection
 from streams.served_log import topic_records
@@ -30,7 +30,6 @@ from streams.usage import usage_error
 from streams.wire import InvalidMessage, OnlineWindow, now_ms
 
 log = logging.getLogger(__name__)
-NO_VARIANT = "(no experiment)"
 
 
 def latest_windows(records: object) -> list[OnlineWindow]:
@@ -47,15 +46,6 @@ def latest_windows(records: object) -> list[OnlineWindow]:
         except InvalidMessage:
             log.warning("skipping an unreadable online-metrics record")
     return windows
-
-
-def figures_by_variant(windows: list[OnlineWindow], since_ms: int = 0) -> dict[str, OnlineFigures]:
-    """Each variant's figures over the windows starting at or after ``since_ms``."""
-    grouped: dict[str, list[OnlineWindow]] = defaultdict(list)
-    for window in windows:
-        if window.window_start >= since_ms:
-            grouped[window.variant or NO_VARIANT].append(window)
-    return {name: combine(group) for name, group in grouped.items()}
 
 
 def settled_figures(
@@ -86,11 +76,11 @@ def settled_figures(
         time.sleep(2 * publish_s + 1)
 
 
-def ordered(figures: dict[str, OnlineFigures], declared: list[str]) -> list[str]:
+def ordered(measured: Iterable[str], declared: Iterable[str]) -> list[str]:
     """Variant names, the declared ones first in their order (the control first)."""
-    return [name for name in declared if name in figures] + sorted(
-        name for name in figures if name not in declared
-    )
+    names = set(measured)
+    declared = list(declared)
+    return [name for name in declared if name in names] + sorted(names - set(declared))
 
 
 def details_table(figures: dict[str, OnlineFigures], names: list[str]) -> str:
@@ -113,36 +103,15 @@ def details_table(figures: dict[str, OnlineFigures], names: list[str]) -> str:
     return "\n".join(lines)
 
 
-def variant_rows(
-    figures: dict[str, OnlineFigures], names: list[str], settings: Settings
-) -> list[VariantFigure]:
-    """Rows for :func:`report_table`: CTR per variant, each tested against the control."""
-    experiment = settings.experiment
-    declared = {v.name: v for v in experiment.variants} if experiment else {}
-    control = figures[names[0]].ctr
-    total_share = sum(v.share for v in declared.values()) or 1.0
-    rows = []
-    for position, name in enumerate(names):
-        variant = declared.get(name)
-        rows.append(
-            VariantFigure(
-                name,
-                variant.ranker if variant else "?",
-                variant.share / total_share if variant else 0.0,
-                figures[name].ctr,
-                None if position == 0 else two_proportion_p_value(figures[name].ctr, control),
-            )
-        )
-    return rows
-
-
 def rows_from_report(
     online: dict[str, dict[str, Any]], declared: dict[str, dict[str, Any]]
 ) -> list[VariantFigure]:
-    """Rows for :func:`report_table` from a replay report's ``online`` figures."""
-    names = [name for name in declared if name in online] + sorted(
-        name for name in online if name not in declared
-    )
+    """Rows for :func:`report_table`: each variant's CTR, tested against the control.
+
+    ``online`` is figures as :meth:`OnlineFigures.to_dict` writes them (a
+    replay report's, or the topic's); ``declared`` the experiment's variants.
+    """
+    names = ordered(online, declared)
     rates = {
         name: Rate(int(online[name]["clicked"]), int(online[name]["judged"])) for name in names
     }
@@ -170,16 +139,19 @@ def cmd_experiments_online(args: argparse.Namespace, settings: Settings) -> int:
     if not figures:
         usage_error(f"{topic}: no online figures yet (no homepage has been judged)")
     experiment = settings.experiment
-    names = ordered(figures, [v.name for v in experiment.variants] if experiment else [])
-    rows = variant_rows(figures, names, settings)
+    declared = {
+        v.name: {"ranker": v.ranker, "share": v.share}
+        for v in (experiment.variants if experiment else ())
+    }
+    online = {name: f.to_dict() for name, f in figures.items()}
+    names = ordered(online, declared)
+    rows = rows_from_report(online, declared)
     print(report_table(rows, trials="homepages judged", hits="clicked", rate="CTR"))
     print()
     print(details_table(figures, names))
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(
-            json.dumps({name: figures[name].to_dict() for name in names}, indent=2) + "\n"
-        )
+        args.json.write_text(json.dumps({name: online[name] for name in names}, indent=2) + "\n")
         print(f"wrote {args.json}")
     if args.plot is not None:
         save_report_plot(rows, args.plot, rate="CTR")

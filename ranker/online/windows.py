@@ -7,6 +7,7 @@ and judged counts are about the same homepages.
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -14,6 +15,8 @@ from ranker.online.coverage import coverage_add, coverage_estimate, coverage_mer
 from ranker.online.join import Outcome
 from ranker.online.proportions import Rate
 from streams.wire import OnlineWindow, Shown
+
+NO_VARIANT = "(no experiment)"  # how windows of workers without an experiment are named
 
 
 def window_start(ts_ms: int, window_s: int) -> int:
@@ -123,3 +126,14 @@ def combine(windows: Iterable[OnlineWindow]) -> OnlineFigures:
         slot_ctr={kind: Rate(clicked.get(kind, 0), n) for kind, n in sorted(shown.items())},
         model_versions=tuple(sorted({w.model_version for w in windows})),
     )
+
+
+def figures_by_variant(
+    windows: Iterable[OnlineWindow], since_ms: int = 0
+) -> dict[str, OnlineFigures]:
+    """Each variant's figures over the windows starting at or after ``since_ms``, by name."""
+    grouped: dict[str, list[OnlineWindow]] = defaultdict(list)
+    for window in windows:
+        if window.window_start >= since_ms:
+            grouped[window.variant or NO_VARIANT].append(window)
+    return {name: combine(group) for name, group in sorted(grouped.items())}

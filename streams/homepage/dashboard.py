@@ -14,12 +14,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from ranker.online.windows import OnlineFigures, combine
+from ranker.online.windows import NO_VARIANT, OnlineFigures, combine, figures_by_variant
 from streams.homepage.catalog import Catalog
 from streams.homepage.store import TrendingBoard
 from streams.wire import OnlineWindow
 
-NO_VARIANT = "(no experiment)"
 KEEP_MS = 24 * 3600 * 1000  # windows the board remembers
 RECENT_MS = 3600 * 1000  # "now": the last hour, for the summary and Prometheus
 SERIES_MS = 6 * 3600 * 1000  # the CTR-over-time chart
@@ -52,11 +51,7 @@ class OnlineBoard:
 
     def by_variant(self, since_ms: int = 0) -> dict[str, OnlineFigures]:
         """Each variant's figures over windows starting at or after ``since_ms``."""
-        grouped: dict[str, list[OnlineWindow]] = defaultdict(list)
-        for window in self._windows.values():
-            if window.window_start >= since_ms:
-                grouped[window.variant or NO_VARIANT].append(window)
-        return {name: combine(windows) for name, windows in sorted(grouped.items())}
+        return figures_by_variant(self._windows.values(), since_ms)
 
     def series(self, since_ms: int = 0) -> dict[str, list[dict[str, Any]]]:
         """Per variant, one point per window (partitions and models summed), oldest first."""

@@ -31,18 +31,7 @@ class Shown:
 
     def encode(self) -> bytes:
         """Serialize to msgpack."""
-        return pack(
-            {
-                "schema": 1,
-                "user_id": self.user_id,
-                "item_ids": list(self.item_ids),
-                "slot_kinds": list(self.slot_kinds),
-                "model_version": self.model_version,
-                "variant": self.variant,
-                "source_event_id": self.source_event_id,
-                "generated_at": self.generated_at,
-            }
-        )
+        return pack({"schema": 1, **self.to_payload()})
 
     @classmethod
     def decode(cls, raw: bytes) -> Shown:
@@ -118,9 +107,7 @@ class OnlineWindow:
 
     def key(self) -> bytes:
         """The compaction key: one record per partition, window, variant and model."""
-        return (
-            f"{self.partition}/{self.window_start}/{self.variant}/{self.model_version}"
-        ).encode()
+        return window_key(self.partition, self.window_start, self.variant, self.model_version)
 
     def encode(self) -> bytes:
         """Serialize to msgpack."""
@@ -141,3 +128,13 @@ class OnlineWindow:
 
 
 _WINDOW_FIELDS = tuple(OnlineWindow.__dataclass_fields__)
+
+
+def window_key(partition: int, window_start: int, variant: str, model_version: str) -> bytes:
+    """The topic's and the windows table's key: partition/window start/variant/model."""
+    return f"{partition}/{window_start}/{variant}/{model_version}".encode()
+
+
+def window_start_of(key: bytes) -> int:
+    """The window start in a :func:`window_key`."""
+    return int(bytes(key).split(b"/", 2)[1])

@@ -14,8 +14,10 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -164,6 +166,21 @@ def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
             _stop(service)
 
 
+@contextmanager
+def _chromium_page(height: int) -> Iterator[Any]:
+    """A page in Debian's headless Chromium, 1280 wide; the browser closes after."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser.new_page(viewport={"width": 1280, "height": height})
+        finally:
+            browser.close()
+
+
 def _cards(page: object) -> list[str]:
     return page.eval_on_selector_all(  # type: ignore[attr-defined, no-any-return]
         "#cards .card", "cards => cards.map(card => card.dataset.itemId)"
@@ -173,51 +190,42 @@ def _cards(page: object) -> list[str]:
 def test_clicking_a_card_updates_the_homepage_live(
     stack: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+    with _chromium_page(height=860) as page:
+        page.goto(stack.url + "/")
+        page.wait_for_selector(f"#user-select option[value='{READER}']", state="attached")
+        page.select_option("#user-select", READER)
+        page.wait_for_function(
+            f"document.querySelectorAll('#cards .card').length === {CARDS}"
+            " && document.getElementById('homepage').dataset.source === 'ranking'"
         )
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 860})
-            page.goto(stack.url + "/")
-            page.wait_for_selector(f"#user-select option[value='{READER}']", state="attached")
-            page.select_option("#user-select", READER)
-            page.wait_for_function(
-                f"document.querySelectorAll('#cards .card').length === {CARDS}"
-                " && document.getElementById('homepage').dataset.source === 'ranking'"
-            )
-            before = _cards(page)
-            assert not set(before) & set(_history()), "a clicked story is on the homepage"
+        before = _cards(page)
+        assert not set(before) & set(_history()), "a clicked story is on the homepage"
 
-            # Click the best-placed card of the least represented section above the fold:
-            # the change a click makes is clearest there.
-            shown = Counter(CATEGORY[item_id] for item_id in before[:TOP])
-            clicked = min(before[:TOP], key=lambda i: (shown[CATEGORY[i]], before.index(i)))
-            page.click(f"#cards .card[data-item-id='{clicked}']")
-            page.wait_for_function(
-                "() => { const s = document.getElementById('homepage');"
-                " return s.dataset.lastClickEventId"
-                " && s.dataset.sourceEventId === s.dataset.lastClickEventId; }",
-                timeout=10_000,
-            )
-            after = _cards(page)
-            latency_ms = int(page.get_attribute("#homepage", "data-click-to-update-ms") or -1)
-            # "More like this" lists a card's neighbours in place, without a click event.
-            last_click_event_id = page.get_attribute("#homepage", "data-last-click-event-id")
-            first = f"#cards .card[data-item-id='{after[0]}']"
-            page.click(f"{first} .more-like")
-            page.wait_for_selector(f"{first} .similar li[data-item-id]", timeout=10_000)
-            similar = page.eval_on_selector_all(
-                f"{first} .similar li", "entries => entries.map(e => e.dataset.itemId)"
-            )
-            click_after_more = page.get_attribute("#homepage", "data-last-click-event-id")
-            screenshot = tmp_path / "homepage.png"
-            page.screenshot(path=str(screenshot), full_page=True)
-            page_url = page.url
-        finally:
-            browser.close()
+        # Click the best-placed card of the least represented section above the fold:
+        # the change a click makes is clearest there.
+        shown = Counter(CATEGORY[item_id] for item_id in before[:TOP])
+        clicked = min(before[:TOP], key=lambda i: (shown[CATEGORY[i]], before.index(i)))
+        page.click(f"#cards .card[data-item-id='{clicked}']")
+        page.wait_for_function(
+            "() => { const s = document.getElementById('homepage');"
+            " return s.dataset.lastClickEventId"
+            " && s.dataset.sourceEventId === s.dataset.lastClickEventId; }",
+            timeout=10_000,
+        )
+        after = _cards(page)
+        latency_ms = int(page.get_attribute("#homepage", "data-click-to-update-ms") or -1)
+        # "More like this" lists a card's neighbours in place, without a click event.
+        last_click_event_id = page.get_attribute("#homepage", "data-last-click-event-id")
+        first = f"#cards .card[data-item-id='{after[0]}']"
+        page.click(f"{first} .more-like")
+        page.wait_for_selector(f"{first} .similar li[data-item-id]", timeout=10_000)
+        similar = page.eval_on_selector_all(
+            f"{first} .similar li", "entries => entries.map(e => e.dataset.itemId)"
+        )
+        click_after_more = page.get_attribute("#homepage", "data-last-click-event-id")
+        screenshot = tmp_path / "homepage.png"
+        page.screenshot(path=str(screenshot), full_page=True)
+        page_url = page.url
 
     def likeness(items: list[str]) -> float:
         return float(np.mean([stack.vectors[i] @ stack.vectors[clicked] for i in items]))
@@ -248,29 +256,20 @@ def test_dashboard_shows_online_ctr_freshness_and_top_items(
     stack: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The reader's homepages, judged by their next clicks, reach the operators' page."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+    with _chromium_page(height=1000) as page:
+        page.goto(stack.url + "/dashboard")
+        # Online figures are published every few seconds by the worker.
+        page.wait_for_selector("#variants tr[data-judged]", timeout=30_000)
+        page.wait_for_selector("#ctr-chart polyline[data-series]", state="attached")
+        page.wait_for_selector("#freshness-chart polyline", state="attached")
+        page.wait_for_selector("#top-items li[data-item-id]")
+        judged = int(page.get_attribute("#variants tr[data-judged]", "data-judged") or 0)
+        row = page.inner_text("#variants tr[data-judged]")
+        top = page.eval_on_selector_all(
+            "#top-items li", "items => items.map(i => i.dataset.itemId)"
         )
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.goto(stack.url + "/dashboard")
-            # Online figures are published every few seconds by the worker.
-            page.wait_for_selector("#variants tr[data-judged]", timeout=30_000)
-            page.wait_for_selector("#ctr-chart polyline[data-series]", state="attached")
-            page.wait_for_selector("#freshness-chart polyline", state="attached")
-            page.wait_for_selector("#top-items li[data-item-id]")
-            judged = int(page.get_attribute("#variants tr[data-judged]", "data-judged") or 0)
-            row = page.inner_text("#variants tr[data-judged]")
-            top = page.eval_on_selector_all(
-                "#top-items li", "items => items.map(i => i.dataset.itemId)"
-            )
-            screenshot = tmp_path / "dashboard.png"
-            page.screenshot(path=str(screenshot), full_page=True)
-        finally:
-            browser.close()
+        screenshot = tmp_path / "dashboard.png"
+        page.screenshot(path=str(screenshot), full_page=True)
     with capsys.disabled():
         print(f"\n[e2e] dashboard screenshot: {screenshot}\n[e2e] dashboard row: {row}")
     assert judged >= 1

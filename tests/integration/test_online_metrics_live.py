@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from ranker.online.windows import combine
+from ranker.online.windows import combine, figures_by_variant
 from streams.follow import decoded_rankings
-from streams.online_report import figures_by_variant, latest_windows
+from streams.online_report import latest_windows
 from streams.served_log import topic_records
 from streams.wire import Event, Ranking
 from tests.factories import REPO_ROOT, make_event, msn_items
