@@ -102,7 +102,8 @@ def run_sequence_bench(
         ) -> None:
             with torch.inference_mode():
                 users = model.user_vectors(rows, gaps, types, item_vectors)
-                users = torch.cat([users, text_profile(text_rows[rows], types)], dim=1)
+                profiles = text_profile(text_rows[rows], types, model.config.profile_decay)
+                users = torch.cat([users, profiles], dim=1)
             blend_index.search(np.ascontiguousarray(users.numpy()), FETCH)
 
         def pooled_path(histories: History = histories) -> None:

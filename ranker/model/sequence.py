@@ -61,6 +61,11 @@ class SequenceConfig:
     # Weight of the text-profile cosine beside ``user · item`` (0: none); set
     # from validation at the end of training.
     text_blend: float = 0.0
+    # How much each older interaction counts in the text profile against the
+    # one after it (1: the plain weighted mean). Chosen on validation with the
+    # blend weight: on short, title-driven logs the newest items say most
+    # about the next one.
+    profile_decay: float = 1.0
     # Learn the text term in training instead of only blending it afterwards:
     # the user's query in the 384-d text space is their text profile plus a
     # learned map of the user vector (zero at the start, so training begins
@@ -97,24 +102,41 @@ def _weighted_texts(text_vectors: torch.Tensor, types: torch.Tensor) -> torch.Te
     return text_vectors * table[types.clamp(0, len(TEXT_PROFILE_WEIGHTS) - 1)][..., None]
 
 
-def prefix_text_profiles(text_vectors: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
+def prefix_text_profiles(
+    text_vectors: torch.Tensor, types: torch.Tensor, decay: float = 1.0
+) -> torch.Tensor:
     """Unit text profile ``(B, L, T)`` of every prefix of the histories ``(B, L, T)``.
 
     Position ``p`` pools positions ``0..p`` only: in training each position
-    predicts the next item from what came before it, never after.
+    predicts the next item from what came before it, never after. Position
+    ``q`` counts ``decay ** (p - q)`` in the profile of prefix ``p``.
     """
-    pooled = torch.cumsum(_weighted_texts(text_vectors, types), dim=1)
+    weighted = _weighted_texts(text_vectors, types)
+    if decay == 1.0:
+        pooled = torch.cumsum(weighted, dim=1)
+    else:
+        steps = torch.arange(weighted.shape[1], device=weighted.device, dtype=weighted.dtype)
+        apart = steps[:, None] - steps[None, :]
+        mixing = torch.where(apart >= 0, decay ** apart.clamp(min=0), 0.0)
+        pooled = torch.einsum("pq,bqt->bpt", mixing, weighted)
     return nn.functional.normalize(pooled, dim=-1)
 
 
-def text_profile(text_vectors: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
+def text_profile(
+    text_vectors: torch.Tensor, types: torch.Tensor, decay: float = 1.0
+) -> torch.Tensor:
     """Unit weighted mean ``(B, T)`` of a history's text vectors ``(B, L, T)``.
 
     ``types`` ``(B, L)`` holds input type codes (0 pads); a history with no
     click or view gets the zero vector, so its text term is 0 everywhere.
+    Histories are right-aligned: the newest interaction counts 1, the one
+    before it ``decay``, the one before that ``decay ** 2``, and so on.
     """
-    pooled = _weighted_texts(text_vectors, types).sum(1)
-    return nn.functional.normalize(pooled, dim=1)
+    weighted = _weighted_texts(text_vectors, types)
+    if decay != 1.0:
+        back = torch.arange(weighted.shape[1] - 1, -1, -1, device=weighted.device)
+        weighted = weighted * (decay ** back.to(weighted.dtype))[None, :, None]
+    return nn.functional.normalize(weighted.sum(1), dim=1)
 
 
 class ItemTable(nn.Module):
@@ -306,4 +328,4 @@ class SequenceModel(nn.Module):
 
     def text_profiles(self, sequence: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
         """Each history's text profile ``(B, text_dim)`` from the catalog's text vectors."""
-        return text_profile(self.items.text[sequence], types)
+        return text_profile(self.items.text[sequence], types, self.config.profile_decay)

@@ -166,7 +166,9 @@ class LiveSequenceModel:
             )[:, -1]
             if self.text_blend:
                 # The stored text part is blend · text; the profile is unit length anyway.
-                profile = text_profile(inputs[..., self.model_dim :], types)
+                profile = text_profile(
+                    inputs[..., self.model_dim :], types, self._model.config.profile_decay
+                )
                 hidden = torch.cat([hidden, self._model.text_queries(hidden, profile)], dim=1)
         return UserBatch(positions, hidden.numpy())
 

@@ -85,6 +85,7 @@ class SequenceTrainReport:
     windows: int = 0
     seconds: float = 0.0
     text_blend: float = 0.0
+    profile_decay: float = 1.0
     text_blend_val_ndcg10: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, object]:
@@ -124,7 +125,9 @@ def window_loss(
     if model.text_weight is not None:
         # The learned text term rides in the same product: users
         # [h, w · query], items [item vector, frozen text vector].
-        profiles = prefix_text_profiles(model.items.text[inputs], types[:, :-1])[real]
+        profiles = prefix_text_profiles(
+            model.items.text[inputs], types[:, :-1], model.config.profile_decay
+        )[real]
         queries = model.text_queries(hidden, profiles)
         hidden = torch.cat([hidden, model.text_weight * queries.to(hidden.dtype)], dim=1)
         item_vectors = torch.cat([item_vectors, model.items.text.to(item_vectors.dtype)], dim=1)
@@ -230,6 +233,13 @@ def catalog_scores(
 # Text-blend weights tried after training, in units of the model scores'
 # spread over the text cosines' spread on the validation users.
 TEXT_BLEND_GRID = (0.0, 0.125, 0.25, 0.5, 1.0, 2.0, 4.0)
+# Recency decays of the text profile tried with each weight (1: plain mean).
+PROFILE_DECAY_GRID = (1.0, 0.7, 0.4, 0.2, 0.1)
+
+
+def blend_key(weight: float, decay: float) -> str:
+    """How a (weight, decay) pair is named in the training report."""
+    return f"{weight:.4g}" if decay == 1.0 else f"{weight:.4g}@decay{decay:g}"
 
 
 def choose_text_blend(
@@ -237,11 +247,12 @@ def choose_text_blend(
     val_history: History,
     val_seen: list[np.ndarray],
     val_targets: np.ndarray,
-) -> dict[float, float]:
-    """Set ``model.config.text_blend`` to the weight with the best validation nDCG@10.
+) -> dict[str, float]:
+    """Set the text blend weight and profile decay with the best validation nDCG@10.
 
-    Returns the validation nDCG@10 of each weight tried. A model without a
-    text path keeps 0: the id-only row stays a plain SASRec.
+    Returns the validation nDCG@10 of each pair tried, keyed by
+    :func:`blend_key`. A model without a text path keeps 0: the id-only row
+    stays a plain SASRec.
     """
     if not model.config.use_text:
         return {}
@@ -254,18 +265,24 @@ def choose_text_blend(
         val_targets[kept],
     )
     model_part = catalog_scores(model, val_history, part="model")
-    text_part = catalog_scores(model, val_history, part="text")
-    unit = float(model_part.std()) / max(float(text_part.std()), 1e-9)
-    weights = [relative * unit for relative in TEXT_BLEND_GRID]
-    if model.text_weight is not None:
-        weights.append(float(model.text_weight.detach()))  # the weight training learned
-    tried = {
-        weight: full_ndcg10(model_part + weight * text_part, val_seen, val_targets)
-        for weight in weights
-    }
-    best = max(tried, key=lambda weight: (tried[weight], -weight))
-    model.config = replace(model.config, text_blend=float(best))
-    return tried
+    tried: dict[tuple[float, float], float] = {}
+    for decay in PROFILE_DECAY_GRID:
+        model.config = replace(model.config, profile_decay=decay)
+        text_part = catalog_scores(model, val_history, part="text")
+        unit = float(model_part.std()) / max(float(text_part.std()), 1e-9)
+        weights = [relative * unit for relative in TEXT_BLEND_GRID if relative or decay == 1.0]
+        if model.text_weight is not None and decay == 1.0:
+            weights.append(float(model.text_weight.detach()))  # the weight training learned
+        for weight in weights:
+            tried[weight, decay] = full_ndcg10(
+                model_part + weight * text_part, val_seen, val_targets
+            )
+    # Ties go to the smaller weight, then to the plain mean.
+    best_weight, best_decay = max(tried, key=lambda pair: (tried[pair], -pair[0], pair[1]))
+    if best_weight == 0.0:
+        best_decay = 1.0
+    model.config = replace(model.config, text_blend=float(best_weight), profile_decay=best_decay)
+    return {blend_key(weight, decay): ndcg for (weight, decay), ndcg in tried.items()}
 
 
 def full_ndcg10(scores: np.ndarray, seen: list[np.ndarray], targets: np.ndarray) -> float:
@@ -410,13 +427,15 @@ def train_sequence_model(
     model.eval()
     blends = choose_text_blend(model, val_history, val_seen, val_targets)
     report.text_blend = model.config.text_blend
-    report.text_blend_val_ndcg10 = {f"{weight:.4g}": ndcg for weight, ndcg in blends.items()}
+    report.profile_decay = model.config.profile_decay
+    report.text_blend_val_ndcg10 = blends
     if blends:
         log.info(
-            "text blend %.4g: val nDCG@10 %.4f (without: %.4f)",
+            "text blend %.4g, profile decay %g: val nDCG@10 %.4f (without: %.4f)",
             report.text_blend,
+            report.profile_decay,
             max(blends.values()),
-            blends[0.0],
+            blends["0"],
         )
     report.seconds = time.perf_counter() - started
     return report

@@ -198,16 +198,20 @@ def with_learned_text_query(model: SequenceModel) -> SequenceModel:
     return learned.eval()
 
 
-@pytest.mark.parametrize("text_query", [False, True], ids=["profile", "learned-query"])
+@pytest.mark.parametrize(
+    ("text_query", "decay"),
+    [(False, 1.0), (True, 1.0), (False, 0.4)],
+    ids=["profile", "learned-query", "recency-profile"],
+)
 def test_with_a_text_blend_live_scores_are_the_offline_scores(
-    artifact: SequenceArtifact, text_query: bool
+    artifact: SequenceArtifact, text_query: bool, decay: float
 ) -> None:
     # [item vector, blend · text] · [user vector, text query] must be exactly
     # what evaluation ranks by, or the served model is not the measured one.
     model = copy.deepcopy(artifact.model)
     if text_query:
         model = with_learned_text_query(model)
-    model.config = replace(model.config, text_blend=2.5)
+    model.config = replace(model.config, text_blend=2.5, profile_decay=decay)
     live = LiveSequenceModel(replace(artifact, model=model))
     texts = model.items.text[1:].numpy()
     live.upsert(artifact.item_ids, texts)

@@ -27,9 +27,11 @@ from ranker.training.sequence_fit import (
 )
 from ranker.training.sequence_train import (
     FULL_SOFTMAX_ITEMS,
+    PROFILE_DECAY_GRID,
     SAMPLED_NEGATIVES,
     TEXT_BLEND_GRID,
     SequenceTrainConfig,
+    blend_key,
     choose_text_blend,
     negatives_for,
     window_loss,
@@ -135,6 +137,24 @@ def test_the_learned_text_term_reads_only_what_came_before_each_position() -> No
     later = prefix_text_profiles(changed[windows], types)
     torch.testing.assert_close(later[:, :2], prefix[:, :2])
     assert not torch.allclose(later[:, 2], prefix[:, 2])
+
+
+def test_a_decayed_text_profile_leans_on_the_newest_interactions() -> None:
+    torch.manual_seed(0)
+    texts = torch.nn.functional.normalize(torch.randn(6, 384), dim=1)
+    windows = torch.tensor([[0, 1, 2, 3, 4]])  # row 0 pads
+    types = torch.tensor([[0, 1, 1, 1, 1]])
+    for decay in (1.0, 0.5):
+        whole = text_profile(texts[windows], types, decay)
+        prefixes = prefix_text_profiles(texts[windows], types, decay)
+        torch.testing.assert_close(prefixes[:, -1], whole)  # training and serving agree
+        # by hand: newest counts 1, the one before decay, then decay ** 2 ...
+        expected = sum(decay**age * texts[row] for age, row in enumerate((4, 3, 2, 1)))
+        torch.testing.assert_close(whole[0], torch.nn.functional.normalize(expected, dim=0))
+    newest, oldest = texts[4], texts[1]
+    decayed = text_profile(texts[windows], types, 0.3)[0]
+    plain = text_profile(texts[windows], types)[0]
+    assert decayed @ newest > plain @ newest and decayed @ oldest < plain @ oldest
 
 
 def test_the_learned_text_term_starts_at_the_profile_cosine_and_trains() -> None:
@@ -290,11 +310,14 @@ def test_training_chooses_the_text_blend_on_validation_and_saves_it(trained: Pat
     config = json.loads((trained / "config.json").read_text())
     report = config["report"]
     tried = report["text_blend_val_ndcg10"]
-    assert len(tried) == len(TEXT_BLEND_GRID) and "0" in tried
+    # every weight with the plain mean profile, every non-zero weight with each decay
+    decays = len(PROFILE_DECAY_GRID)
+    assert len(tried) == len(TEXT_BLEND_GRID) * decays - (decays - 1) and "0" in tried
     best = max(tried.values())
     chosen = config["model"]["text_blend"]
-    assert chosen == report["text_blend"]
-    assert tried[f"{chosen:.4g}"] == best  # the weight validation liked best
+    decay = config["model"]["profile_decay"]
+    assert (chosen, decay) == (report["text_blend"], report["profile_decay"])
+    assert tried[blend_key(chosen, decay)] == best  # the pair validation liked best
     # an id-only model keeps no text term: it stays a plain SASRec
     ids_only = SequenceModel(SequenceConfig(items=3, dim=8, max_length=4, use_text=False))
     assert choose_text_blend(ids_only, None, [], np.array([])) == {}  # type: ignore[arg-type]
