@@ -149,7 +149,9 @@ def test_a_decayed_text_profile_leans_on_the_newest_interactions() -> None:
         prefixes = prefix_text_profiles(texts[windows], types, decay)
         torch.testing.assert_close(prefixes[:, -1], whole)  # training and serving agree
         # by hand: newest counts 1, the one before decay, then decay ** 2 ...
-        expected = sum(decay**age * texts[row] for age, row in enumerate((4, 3, 2, 1)))
+        expected = torch.stack(
+            [decay**age * texts[row] for age, row in enumerate((4, 3, 2, 1))]
+        ).sum(0)
         torch.testing.assert_close(whole[0], torch.nn.functional.normalize(expected, dim=0))
     newest, oldest = texts[4], texts[1]
     decayed = text_profile(texts[windows], types, 0.3)[0]
