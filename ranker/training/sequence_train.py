@@ -277,10 +277,9 @@ def choose_text_blend(
             tried[weight, decay] = full_ndcg10(
                 model_part + weight * text_part, val_seen, val_targets
             )
-    # Ties go to the smaller weight, then to the plain mean.
+    # Ties go to the smaller weight, then to the plain mean (weight 0 is only
+    # tried with it, so no blend always keeps decay 1).
     best_weight, best_decay = max(tried, key=lambda pair: (tried[pair], -pair[0], pair[1]))
-    if best_weight == 0.0:
-        best_decay = 1.0
     model.config = replace(model.config, text_blend=float(best_weight), profile_decay=best_decay)
     return {blend_key(weight, decay): ndcg for (weight, decay), ndcg in tried.items()}
 
