@@ -37,6 +37,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
             limit=args.limit,
             device=settings.device,
             dtype=settings.encoder_dtype,
+            backend=settings.encoder_backend,
             batch_size=settings.encoder_batch_size,
             max_length=settings.encoder_max_length,
         )

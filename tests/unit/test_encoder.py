@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from indexer.encoder import TextEncoder, cpu_supports_bf16
+from indexer.encoder import TextEncoder, cpu_supports_bf16, resolve_backend
+from indexer.openvino_runtime import openvino_available
 from streams.settings import Settings
 
 MSN_DOCS = Path(__file__).resolve().parents[3] / "shared/data/msn-news-sample/DocFeatures.tsv"
@@ -80,13 +81,41 @@ def test_version_is_stable_and_names_the_model(encoder: TextEncoder) -> None:
 
 def test_from_settings_reads_encoder_fields() -> None:
     settings = Settings(
-        device="cpu", encoder_dtype="float32", encoder_batch_size=8, encoder_max_length=32
+        device="cpu",
+        encoder_dtype="float32",
+        encoder_backend="torch",
+        encoder_batch_size=8,
+        encoder_max_length=32,
     )
 
     encoder = TextEncoder.from_settings(settings)
 
-    assert (encoder.device.type, encoder.dtype) == ("cpu", torch.float32)
+    assert (encoder.device.type, encoder.dtype, encoder.backend) == ("cpu", torch.float32, "torch")
     assert (encoder.batch_size, encoder.max_length) == (8, 32)
+
+
+def test_backend_choice() -> None:
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+
+    assert resolve_backend("auto", cpu) == ("openvino" if openvino_available() else "torch")
+    assert resolve_backend("auto", cuda) == "torch"
+    assert resolve_backend("torch", cpu) == "torch"
+    with pytest.raises(ValueError, match="runs on the CPU"):
+        resolve_backend("openvino", cuda)
+    with pytest.raises(ValueError, match="auto|torch|openvino"):
+        resolve_backend("onnx", cpu)
+
+
+@pytest.mark.skipif(not openvino_available(), reason="openvino is not installed")
+def test_openvino_and_torch_give_the_same_vectors(
+    encoder: TextEncoder, msn_titles: list[str]
+) -> None:
+    torch_path = TextEncoder(device="cpu", dtype="float32", backend="torch", batch_size=4)
+    texts = [*msn_titles, "", "one", " ".join(f"token{i}" for i in range(300))]
+
+    assert encoder.backend == "openvino"
+    np.testing.assert_allclose(encoder.encode(texts), torch_path.encode(texts), atol=1e-4)
+    assert encoder.version == torch_path.version
 
 
 @pytest.mark.skipif(
@@ -95,9 +124,10 @@ def test_from_settings_reads_encoder_fields() -> None:
 def test_bfloat16_matches_float32_on_real_titles(
     encoder: TextEncoder, msn_titles: list[str]
 ) -> None:
-    bf16 = TextEncoder(device="cpu", dtype="bfloat16")
+    for backend in ("torch", "openvino") if openvino_available() else ("torch",):
+        bf16 = TextEncoder(device="cpu", dtype="bfloat16", backend=backend)
 
-    cosines = np.sum(encoder.encode(msn_titles) * bf16.encode(msn_titles), axis=1)
+        cosines = np.sum(encoder.encode(msn_titles) * bf16.encode(msn_titles), axis=1)
 
-    assert bf16.dtype == torch.bfloat16 and bf16.version == encoder.version
-    assert cosines.min() >= 0.999
+        assert bf16.dtype == torch.bfloat16 and bf16.version == encoder.version
+        assert cosines.min() >= 0.999, backend
