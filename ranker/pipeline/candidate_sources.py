@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 
@@ -13,19 +14,33 @@ from ranker.trending import TrendingCounter
 
 
 class FaissCandidateSource:
-    """Nearest items to each user's interest vector: one batched FAISS search."""
+    """Nearest items to each user's interest vector: one batched FAISS search.
+
+    With ``skip_model_retrieved``, users whose candidates the sequence model's
+    source already found are left out. Its index holds every catalog item
+    (brand-new ones from their text) and its scorer orders all candidates,
+    so text neighbours beyond the model's own top items could only reach the
+    homepage from below its top ``limit``; the search cost as much as the
+    model's own (docs/benchmarks.md, "Ranking cost").
+    """
 
     name = "ann"
     fail_open = True
 
-    def __init__(self, replica: IndexReplica) -> None:
+    def __init__(self, replica: IndexReplica, *, skip_model_retrieved: bool = False) -> None:
         self._replica = replica
+        self._skip_model_retrieved = skip_model_retrieved
 
     def fetch(self, queries: Sequence[RankingQuery], limit: int) -> list[Candidates]:
         """ANN candidates, excluding what each user has already seen."""
         results = [Candidates.empty() for _ in queries]
-        with_vector = [i for i, query in enumerate(queries) if query.user_vector is not None]
-        vectors = [query.user_vector for query in queries if query.user_vector is not None]
+        with_vector = [
+            i
+            for i, query in enumerate(queries)
+            if query.user_vector is not None
+            and not (self._skip_model_retrieved and query.retrieved_by_model)
+        ]
+        vectors = [cast("np.ndarray", queries[i].user_vector) for i in with_vector]
         if not vectors or len(self._replica) == 0:
             return results
         index = self._replica.index

@@ -68,6 +68,7 @@ class SequenceCandidateSource:
             # Later stages address items by the replica's rows.
             rows = self._replica.index.rows(item_ids)
             results[position] = Candidates.of(item_ids, rows, self.name, scores)
+            queries[position].retrieved_by_model = True
         return results
 
 

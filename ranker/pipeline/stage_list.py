@@ -77,10 +77,11 @@ def build_pipeline(
     ``trending_only`` (the ``trending`` experiment variant) every user gets
     the trending list in its order, less what they have seen.
     """
-    # The text ANN stays beside the model's own retrieval: it finds items whose
-    # text resembles the user's history, brand-new ones included.
+    # With the sequence model the text ANN serves only users the model could not
+    # retrieve for (no known history, or a model swapped mid-batch): the
+    # model's index already holds brand-new items by their text.
     sources: list[CandidateSource] = [
-        FaissCandidateSource(replica),
+        FaissCandidateSource(replica, skip_model_retrieved=sequence is not None),
         TrendingCandidateSource(trending, replica, size=TRENDING_POOL),
     ]
     encoders: list[UserEncoder] = []

@@ -29,6 +29,8 @@ class RankingQuery:
     # Set by a user encoder stage: the sequence model's vector of this user, and its version.
     model_vector: np.ndarray | None = None
     model_vector_version: str = ""
+    # Set by the sequence model's source when it found this user's candidates.
+    retrieved_by_model: bool = False
 
 
 @dataclass(slots=True)

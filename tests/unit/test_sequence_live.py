@@ -249,3 +249,28 @@ def test_with_a_text_blend_live_scores_are_the_offline_scores(
     np.testing.assert_allclose(live_scores, offline, rtol=1e-4, atol=1e-4)
     text_part = catalog_scores(model, history, part="text")
     assert np.abs(2.5 * text_part).max() > 0.1  # the text term is really in there
+
+
+def test_the_text_ann_searches_only_for_users_the_model_did_not_retrieve_for(
+    artifact: SequenceArtifact, items: list[Item], encoder: TextEncoder
+) -> None:
+    holder = Holder(artifact)
+    service, replica, _ = worker_service(items, encoder, holder)
+    searched: list[int] = []
+    search_rows = replica.index.search_rows
+
+    def counting(queries: np.ndarray, k: int, exclude: object = None) -> object:
+        searched.append(len(queries))
+        return search_rows(queries, k, exclude=exclude)  # type: ignore[arg-type]
+
+    replica.index.search_rows = counting  # type: ignore[method-assign]
+    liked = [item.item_id for item in items if item.category == "Comedy"][:3]
+    clicks = [make_event("fan", item_id, ts=1000 * n) for n, item_id in enumerate(liked)]
+
+    shown, version = homepage_after(service, clicks)
+    assert version == artifact.model_version and len(shown) == 5
+    assert searched == []  # the model's own index found the candidates
+
+    holder.current = None  # no model: the text ANN ranks the same user again
+    shown, _ = homepage_after(service, clicks)
+    assert searched == [1] and len(shown) == 5
