@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -259,11 +260,13 @@ def test_the_text_ann_searches_only_for_users_the_model_did_not_retrieve_for(
     searched: list[int] = []
     search_rows = replica.index.search_rows
 
-    def counting(queries: np.ndarray, k: int, exclude: object = None) -> object:
+    def counting(
+        queries: np.ndarray, k: int, exclude: Sequence[set[str]] | None = None
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
         searched.append(len(queries))
-        return search_rows(queries, k, exclude=exclude)  # type: ignore[arg-type]
+        return search_rows(queries, k, exclude=exclude)
 
-    replica.index.search_rows = counting  # type: ignore[method-assign]
+    replica.index.search_rows = counting  # type: ignore[method-assign,assignment]
     liked = [item.item_id for item in items if item.category == "Comedy"][:3]
     clicks = [make_event("fan", item_id, ts=1000 * n) for n, item_id in enumerate(liked)]
 
