@@ -187,13 +187,21 @@ class TextEncoder:
         self._model: torch.nn.Module | None = None
         self._compiled: OpenVinoSentenceModel | None = None
         if self._backend == "openvino":
-            self._compiled = OpenVinoSentenceModel(
-                model,
-                uses_token_types="token_type_ids" in self._input_names,
-                dtype=self._dtype,
-                threads=torch.get_num_threads(),
-            )
-        else:
+            try:
+                self._compiled = OpenVinoSentenceModel(
+                    model,
+                    uses_token_types="token_type_ids" in self._input_names,
+                    dtype=self._dtype,
+                    threads=torch.get_num_threads(),
+                )
+            except Exception:
+                if backend != "auto":
+                    raise
+                # Chosen only because it was installed: a checkpoint or CPU it
+                # cannot compile still encodes, on torch.
+                logger.warning("OpenVINO could not compile %s; using torch", self._model_dir)
+                self._backend = "torch"
+        if self._compiled is None:
             self._model = model.to(device=self._device, dtype=self._dtype).eval()
         logger.info(
             "text encoder loaded from %s on %s in %s with %s (dim=%d, max_length=%d)",

@@ -131,3 +131,20 @@ def test_bfloat16_matches_float32_on_real_titles(
 
         assert bf16.dtype == torch.bfloat16 and bf16.version == encoder.version
         assert cosines.min() >= 0.999, backend
+
+
+def test_auto_falls_back_to_torch_when_openvino_cannot_compile(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def cannot_compile(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("unsupported graph")
+
+    monkeypatch.setattr("indexer.encoder.OpenVinoSentenceModel", cannot_compile)
+    monkeypatch.setattr("indexer.encoder.openvino_available", lambda: True)
+
+    fallback = TextEncoder(device="cpu", dtype="float32")
+
+    assert fallback.backend == "torch"
+    assert fallback.encode(["still encodes"]).shape == (1, 384)
+    with pytest.raises(RuntimeError, match="unsupported graph"):
+        TextEncoder(device="cpu", dtype="float32", backend="openvino")
