@@ -21,6 +21,7 @@ import torch
 from transformers import AutoModel, AutoTokenizer
 
 from indexer.openvino_runtime import OpenVinoSentenceModel, openvino_available
+from indexer.pooling import mean_pooled_unit
 
 logger = logging.getLogger(__name__)
 
@@ -336,9 +337,4 @@ class TextEncoder:
             for name, array in arrays.items()
         }
         hidden = self._model(**inputs).last_hidden_state
-        # Pool in float32: summing up to max_length bf16 values loses precision.
-        mask = inputs["attention_mask"].unsqueeze(-1).to(torch.float32)
-        summed = (hidden.to(torch.float32) * mask).sum(dim=1)
-        pooled = summed / mask.sum(dim=1).clamp(min=1.0)
-        normalised = torch.nn.functional.normalize(pooled, p=2.0, dim=1)
-        return normalised.cpu().numpy()
+        return mean_pooled_unit(hidden, inputs["attention_mask"]).cpu().numpy()

@@ -92,6 +92,7 @@ def build_pipeline(
         chosen = TrendingScorer()
     elif sequence is not None:
         encoders.append(SequenceUserEncoder(sequence))
+        # First: it marks the users it retrieved for, which the text ANN then skips.
         sources.insert(0, SequenceCandidateSource(sequence, replica))
         chosen = SequenceScorer(sequence, fallback=chosen)
     return RankingPipeline(
