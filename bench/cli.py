@@ -29,6 +29,9 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
             freshness_s=args.freshness_s,
             freshness_rate=args.freshness_rate,
             sweep_rates=_sizes(args.freshness_rates),
+            runs=args.runs,
+            baseline_backlog=args.baseline_backlog,
+            model=_e2e_model(args.model, settings),
         )
     elif args.bench == "encoder":
         from bench.encoder import run_encoder_bench
@@ -97,7 +100,28 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         "--json", type=Path, default=None, help="also write the figures to this JSON file"
     )
     bench.add_argument(
-        "--catalogs", default="10000,100000", help="e2e: catalog sizes (comma-separated)"
+        "--catalogs",
+        default="100000",
+        help="e2e: catalog sizes (comma-separated; default 100000, what production runs)",
+    )
+    bench.add_argument(
+        "--runs",
+        type=_count,
+        default=3,
+        help="e2e: times the freshness sweep is repeated (default 3)",
+    )
+    bench.add_argument(
+        "--baseline-backlog",
+        type=_count,
+        default=1_000_000,
+        help="e2e: events the Kafka and Faust baselines drain (default 1000000)",
+    )
+    bench.add_argument(
+        "--model",
+        default="trained",
+        help="e2e: the sequence model the worker serves: 'trained' (the demo's model, trained "
+        "on the shared MovieLens data once and cached; default), 'seeded' (untrained weights "
+        "of the same shape), or an artifact folder",
     )
     bench.add_argument(
         "--backlog",
@@ -174,6 +198,24 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         "--no-swap", action="store_true", help="soak: no second model version halfway"
     )
     bench.set_defaults(func=_with_defaults)
+
+
+def _e2e_model(choice: str, settings: Settings) -> Path | None:
+    """``--model`` of ``bench e2e``: an artifact folder, or None for seeded weights."""
+    if choice == "seeded":
+        return None
+    from streams.demo_model import DEMO_TRAIN_SECONDS, TRAINED, resolve_model
+    from streams.usage import usage_error
+
+    if choice == TRAINED:
+        data = settings.default_dataset
+        if not (data / "ratings.csv").is_file():
+            usage_error(f"--model trained: no {data / 'ratings.csv'} to train on")
+        return resolve_model(TRAINED, settings.data_dir / "models", data, DEMO_TRAIN_SECONDS)
+    folder = Path(choice)
+    if not (folder / "config.json").is_file():
+        usage_error(f"--model {choice}: not a model folder (no config.json)")
+    return folder
 
 
 def _positive(text: str) -> float:

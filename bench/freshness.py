@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 
 from bench.open_loop import OpenLoopTraffic
@@ -31,6 +32,8 @@ class FreshnessRun:
     """One rate's latencies and the group's lag as sending started and stopped."""
 
     rate: float
+    started_at: float  # epoch seconds when sending began
+    seconds: float  # how long it sent
     latencies: list[float]
     sent: int
     unanswered: int
@@ -66,6 +69,7 @@ async def measure_freshness(
             await asyncio.sleep(seconds)
             return (await asyncio.to_thread(progress.read))[1]
 
+        started_at = time.time()
         _, lag_end = await asyncio.gather(traffic.run(seconds, DRAIN_S), lag_when_sending_stops())
     finally:
         progress.close()
@@ -75,6 +79,8 @@ async def measure_freshness(
         )
     return FreshnessRun(
         rate=rate,
+        started_at=started_at,
+        seconds=seconds,
         latencies=[latency for _, latency in traffic.log.answered],
         sent=traffic.log.sent,
         unanswered=traffic.unanswered,

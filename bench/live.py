@@ -65,8 +65,16 @@ def model_env(models: Path) -> dict[str, str]:
 @contextmanager
 def bench_broker(settings: Settings) -> Iterator[str]:
     """Bootstrap of ``HOMEFEED_KAFKA_BOOTSTRAP`` if set, else a fresh local broker on free ports."""
+    with bench_broker_process(settings) as (bootstrap, _):
+        yield bootstrap
+
+
+@contextmanager
+def bench_broker_process(settings: Settings) -> Iterator[tuple[str, int | None]]:
+    """:func:`bench_broker` and the local broker's process id (None for an external broker),
+    for benchmarks that report the cores the broker used."""
     if settings.kafka_bootstrap:
-        yield settings.kafka_bootstrap
+        yield settings.kafka_bootstrap, None
         return
     from deploy.kafka import LocalBroker, free_ports
 
@@ -75,7 +83,7 @@ def bench_broker(settings: Settings) -> Iterator[str]:
         broker = LocalBroker(data_dir=Path(folder), port=port, controller_port=controller_port)
         broker.start(wait_s=180)
         try:
-            yield broker.bootstrap
+            yield broker.bootstrap, broker.pid()
         finally:
             broker.stop()
 
@@ -239,6 +247,17 @@ def _backlog_window(
     first = int(np.searchsorted(progress, low * progress[-1]))
     last = min(int(np.searchsorted(progress, high * progress[-1])), len(times) - 1)
     return progress, first, last, (times[last] - times[first]) / 1000.0
+
+
+def drain_window(
+    points: Sequence[tuple[int, int]], low: float = 0.1, high: float = 0.9
+) -> tuple[float, float]:
+    """Wall times (epoch seconds) where :func:`drain_rate`'s stretch starts and ends."""
+    if len(points) < 2:
+        return 0.0, 0.0
+    ordered = sorted(points)
+    _, first, last, _ = _backlog_window(ordered, low, high)
+    return ordered[first][0] / 1000.0, ordered[last][0] / 1000.0
 
 
 def drain_rate(points: Sequence[tuple[int, int]], low: float = 0.1, high: float = 0.9) -> float:

@@ -58,13 +58,15 @@ async def passthrough(
         await consumer.stop()
 
 
-def run_passthrough(run: Settings, backlog: int, prefix: str) -> float:
+def run_passthrough(run: Settings, backlog: int, prefix: str, timeout_s: float = 300.0) -> float:
     """Drain rate of a bare aiokafka consume → produce loop over the backlog."""
     topics = TopicNames.from_settings(run)
     target = topics.rankings.replace("rankings", "passthrough")
     create_topics(run, [TopicSpec(target, run.partitions, {})])
-    asyncio.run(passthrough(run, topics.events, target, backlog, timeout_s=300))
-    forwarded = asyncio.run(read_topic(run.kafka, target, run.partitions, backlog, timeout_s=120))
+    asyncio.run(passthrough(run, topics.events, target, backlog, timeout_s=timeout_s))
+    forwarded = asyncio.run(
+        read_topic(run.kafka, target, run.partitions, backlog, timeout_s=timeout_s)
+    )
     rate = drain_rate(forwarded_points(forwarded, prefix))
     log.info("passthrough drained at %.0f events/s", rate)
     return rate

@@ -39,6 +39,7 @@ from streams.model_reload import (
 from streams.online_metrics import OnlineMetricsJoin, online_tables, register_online_metrics
 from streams.outputs import ProducerOutput, RankingsTopicOutput, ServedTopicOutput
 from streams.settings import Settings
+from streams.stats_file import register_stats_file
 from streams.tables import user_state_table
 from streams.topics import TopicNames
 from streams.variants import variant_pipelines
@@ -228,6 +229,8 @@ def build_worker(settings: Settings, role: Role = "all") -> Worker:
             batch_within_s=settings.batch_within_s,
         )
         worker.replica, worker.feed, worker.ranking = replica, feed, ranking
+        if settings.stats_file is not None:
+            register_stats_file(app, settings.stats_file, worker.stats)
         if settings.online_metrics:
             worker.online = _register_online_metrics(app, settings, names, replica, raw_topic)
         _register_background(app, settings, feed, trending, raw_topic(names.trending))

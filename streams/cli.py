@@ -17,6 +17,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from indexer.data_files import DataFileError
+from streams.demo_model import DEMO_TRAIN_SECONDS
 from streams.settings import DEFAULT_DATASET, Settings, load_settings, settings_problem
 
 log = logging.getLogger("homefeed")
@@ -232,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--train-seconds",
         type=float,
-        default=240.0,
+        default=DEMO_TRAIN_SECONDS,
         help="training budget of the demo model in seconds (`homefeed train` allows 480; "
         "on the shared sets validation peaks well within 240)",
     )

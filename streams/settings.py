@@ -94,6 +94,11 @@ class Settings(BaseSettings):
     )
     web_port: int = Field(default=6066, description="Faust worker web port.")
     web_enabled: bool = Field(default=False, description="Run the Faust worker web server.")
+    stats_file: Path | None = Field(
+        default=None,
+        description="Write the ranking worker's counters (events, rankings, CPU seconds "
+        "by stage) to this JSON file every second.",
+    )
     batch_size: int = Field(default=256, ge=1, description="Events per micro-batch.")
     batch_within_s: float = Field(
         default=0.005, gt=0, description="Longest wait to fill a micro-batch."

@@ -12,6 +12,10 @@ REQUIRED = (
     "events_per_s",
     "passthrough_events_per_s",
     "faust_table_events_per_s",
+    "faust_no_table_events_per_s",
+    "faust_coalesced_events_per_s",
+    "drain_cores",
+    "drain_cpu_us_per_event",
     "freshness_ms_p50",
     "freshness_ms_p95",
     "freshness_ms_p99",
@@ -36,6 +40,11 @@ def test_e2e_bench_measures_the_pipeline_both_baselines_and_freshness(
     # Each is measured, not assumed: a worker that ranked nothing would give 0.
     assert figures["events_per_s"] > 0
     assert figures["faust_table_events_per_s"] > 0 and figures["passthrough_events_per_s"] > 0
+    assert figures["faust_no_table_events_per_s"] > 0
+    assert figures["faust_coalesced_events_per_s"] > 0
+    # Cores are sampled for the worker and the bench itself while it drained
+    # (the broker is the session's, not the bench's, so it is not sampled here).
+    assert figures["drain_cores"]["worker"] > 0 and "load_generator" in figures["drain_cores"]
     # At least one homepage per user (300 users, 1,500 events); at most one per
     # event. Where it falls between depends on how many of a user's events one
     # micro-batch coalesces, which is timing, not correctness.
@@ -52,4 +61,9 @@ def test_e2e_bench_measures_the_pipeline_both_baselines_and_freshness(
     (swept,) = figures["freshness_sweep"]
     assert swept["rate_events_per_s"] == 20 and swept["sent"] >= 30
     assert swept["samples"] >= 0.9 * swept["sent"] and swept["lag_flat"]
+    # The worker's CPU per live event, split by stage from its stats file: the
+    # stages ran (ranking above all) and the process total covers them.
+    split = swept["cpu_us_per_event"]
+    assert split["events"] > 0 and split["ranking"] > 0 and split["state"] > 0
+    assert split["total"] >= split["ranking"] + split["state"]
     assert "highest_rate_with_p99_within_target" in figures

@@ -105,3 +105,8 @@ def test_a_port_in_use() -> None:
 def test_a_bad_setting_names_its_variable(variable: str, value: str, problem: str) -> None:
     done = homefeed("worker", env={variable: value})
     assert_one_line_error(done, "bad setting", problem)
+
+
+def test_bench_e2e_with_a_model_folder_that_holds_no_model(tmp_path: Path) -> None:
+    done = homefeed("bench", "e2e", "--model", str(tmp_path))
+    assert_one_line_error(done, "--model", str(tmp_path), "not a model folder")
