@@ -168,10 +168,13 @@ def stage_split(
 ) -> dict[str, float]:
     """CPU µs per applied event, by stage of the worker (streams.agents.STAGES), over a window.
 
-    ``total`` is the whole worker process's CPU (every thread) per event, and
-    ``other`` what the stages do not account for: Faust's consumer and
-    producer, the changelog, timers, garbage collection. Empty when the
-    window saw no events or the samples do not cover it.
+    ``total`` is the whole worker process's CPU (every thread) per event;
+    ``event_loop_other`` the event loop's time outside the stages (Faust's
+    consumer and producer, the changelog, timers, garbage collection), and
+    ``other_threads`` the CPU of threads that are neither the loop nor the
+    ranking thread (FAISS's and torch's worker threads, aiokafka's, the
+    model watcher). Empty when the window saw no events or the samples do not
+    cover it.
     """
     from streams.agents import STAGES
 
@@ -185,9 +188,13 @@ def stage_split(
         for stage in STAGES
     }
     total = sampler.delta(worker, start, end)
-    if total is not None:
-        staged = sum(split.values())
+    loop = sampler.delta(f"{stats}.event_loop_cpu_s", start, end)
+    if total is not None and loop is not None:
+        loop_us = 1e6 * loop / applied
+        split["event_loop_other"] = round(
+            loop_us - split["ingest"] - split["state"] - split["produce"], 1
+        )
+        split["other_threads"] = round(1e6 * total / applied - loop_us - split["ranking"], 1)
         split["total"] = round(1e6 * total / applied, 1)
-        split["other"] = round(split["total"] - staged, 1)
     split["events"] = round(applied)
     return split

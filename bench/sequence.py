@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from bench.report import BenchResult, Ratio
+from indexer.index import BLAS_FROM_QUERIES
 from ranker.model.sequence import SequenceConfig, SequenceModel, text_profile
 from ranker.model.sequence_input import History, Timeline, history_tensors
 
@@ -36,6 +37,12 @@ def _histories(users: int, length: int, items: int, rng: np.random.Generator) ->
         for _ in range(users)
     ]
     return History.from_timelines(timelines, length)
+
+
+def _search(index: faiss.Index, queries: np.ndarray) -> None:
+    # As the live ItemIndex searches: a batch is one matrix product (indexer.index).
+    faiss.cvar.distance_compute_blas_threshold = BLAS_FROM_QUERIES * index.d
+    index.search(queries, FETCH)
 
 
 def _per_user_ms(run: object, users: int, repeats: int) -> float:
@@ -95,7 +102,7 @@ def run_sequence_bench(
                 return model.user_vectors(rows, gaps, types, item_vectors).numpy()
 
         def model_path(encode: object = encode_only) -> None:
-            model_index.search(np.ascontiguousarray(encode()), FETCH)  # type: ignore[operator]
+            _search(model_index, np.ascontiguousarray(encode()))  # type: ignore[operator]
 
         def blend_path(
             rows: torch.Tensor = rows, gaps: torch.Tensor = gaps, types: torch.Tensor = types
@@ -104,12 +111,12 @@ def run_sequence_bench(
                 users = model.user_vectors(rows, gaps, types, item_vectors)
                 profiles = text_profile(text_rows[rows], types, model.config.profile_decay)
                 users = torch.cat([users, profiles], dim=1)
-            blend_index.search(np.ascontiguousarray(users.numpy()), FETCH)
+            _search(blend_index, np.ascontiguousarray(users.numpy()))
 
         def pooled_path(histories: History = histories) -> None:
             pooled = text[histories.rows - 1].mean(axis=1)
             pooled /= np.linalg.norm(pooled, axis=1, keepdims=True)
-            text_index.search(pooled, FETCH)
+            _search(text_index, pooled)
 
         repeats = max(3, 512 // batch)
         model_ms = _per_user_ms(model_path, batch, repeats)

@@ -60,9 +60,16 @@ class IndexState:
     tombstones: int
 
 
-# Smallest query batch searched with all OpenMP threads (FAISS's own BLAS cut-off is 20).
+# Smallest query batch searched with all OpenMP threads.
 _THREADED_FROM = 20
 _MAX_THREADS = faiss.omp_get_max_threads()
+# Smallest query batch an exact (Flat) search computes as one matrix product.
+# FAISS 1.15 switches to BLAS only from ``nq * dim >= 128,000``: at 448
+# dimensions a batch of 256 users took the one-query-at-a-time path, 11 ms
+# per user over 100k items against 1.4 ms with BLAS (64-d: 1.0 against 0.23).
+# One query is faster without BLAS (12 ms against 42 ms at 448-d); from 4-8
+# queries BLAS wins at both widths (docs/benchmarks.md).
+BLAS_FROM_QUERIES = 8
 
 
 class ItemIndex:
@@ -286,6 +293,8 @@ class ItemIndex:
         # A few queries gain nothing from OpenMP threads and, on a busy 2-core
         # box, lose 3x to their spin-waiting (measured: docs/benchmarks.md).
         faiss.omp_set_num_threads(1 if len(queries) < _THREADED_FROM else _MAX_THREADS)
+        # A process-wide FAISS setting, so it is set for this index's width each time.
+        faiss.cvar.distance_compute_blas_threshold = BLAS_FROM_QUERIES * self._dim
         if self._is_hnsw:
             # A breadth of the fetch depth measured recall@100 0.995 on 100k
             # clustered 384-d items for user-interest queries, at half the

@@ -20,10 +20,15 @@ WRITE_INTERVAL_S = 1.0
 
 
 def stats_snapshot(stats: Mapping[str, Any]) -> dict[str, Any]:
-    """The counters plus the process's CPU seconds and the wall time they were read at."""
+    """The counters plus the process's CPU seconds and the wall time they were read at.
+
+    Called on the event loop (a Faust timer), so ``event_loop_cpu_s`` is the
+    CPU time of the thread that runs every agent.
+    """
     return {
         **{key: value for key, value in stats.items() if isinstance(value, int | float)},
         "process_cpu_s": time.process_time(),
+        "event_loop_cpu_s": time.thread_time(),
         "written_at": time.time(),
     }
 
