@@ -150,9 +150,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     )
     bench.add_argument(
         "--freshness-rates",
-        default="250,500,1000",
+        default="50,100,250,1000",
         help="e2e: also measure freshness at these live events/s (comma-separated; "
-        "default 250,500,1000; '' for none), to find the highest rate within the p99 target",
+        "default 50,100,250,1000; '' for none), to find the highest rate within the p99 target; "
+        "each waits until the worker has caught up with the one before",
     )
     bench.add_argument(
         "--limit", type=int, default=None, help="encoder: encode at most N of the real texts"

@@ -35,7 +35,13 @@ from typing import Any
 
 from bench.cpu import CpuSampler, stage_split
 from bench.faust_baseline import BASELINE_MODES, BaselineMode, run_faust_baseline
-from bench.freshness import LIVE_PREFIX, FreshnessRun, freshness_row, measure_freshness
+from bench.freshness import (
+    LIVE_PREFIX,
+    FreshnessRun,
+    freshness_row,
+    measure_freshness,
+    wait_until_caught_up,
+)
 from bench.live import (
     OutputRecord,
     bench_broker_process,
@@ -169,10 +175,11 @@ def run_catalog(e2e: E2eRun, items: int) -> dict[str, Any]:
         for number in range(e2e.runs):
             for rate in e2e.sweep_rates:
                 prefix = f"{LIVE_PREFIX}{len(sweep)}"
+                waited_s = wait_until_caught_up(run)
                 sampled = asyncio.run(
                     measure_freshness(run, rate, e2e.freshness_s, e2e.users, items, prefix)
                 )
-                row = {"run": number + 1, **freshness_row(sampled)}
+                row = {"run": number + 1, "caught_up_after_s": waited_s, **freshness_row(sampled)}
                 sweep.append({**row, **cpu_row(e2e.sampler, *sending_window(sampled))})
                 log.info("freshness at %.0f events/s (run %d): %s", rate, number + 1, row)
         e2e.sampler.forget(WORKER)

@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 LIVE_PREFIX = "f"
 DRAIN_S = 10.0  # after the last send, how long the last answers are waited for
 COMMIT_SLACK_S = 5.0  # lag allowance: Faust commits every few seconds
+CATCH_UP_TIMEOUT_S = 300.0
+CAUGHT_UP_LAG = 500  # events: what a few seconds of uncommitted offsets leave behind
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +89,30 @@ async def measure_freshness(
         lag_start=lag_start,
         lag_end=lag_end,
     )
+
+
+def wait_until_caught_up(settings: Settings, timeout_s: float = CATCH_UP_TIMEOUT_S) -> float:
+    """Wait (at most ``timeout_s``) until the worker's lag is within one commit's worth
+    of events; the seconds waited.
+
+    A rate the worker cannot sustain leaves a backlog behind; the next rate
+    measured on top of it would time that backlog, not its own traffic.
+    """
+    progress = GroupProgress(
+        settings.kafka, TopicNames.from_settings(settings).events, settings.app_id
+    )
+    started = time.monotonic()
+    try:
+        while time.monotonic() - started < timeout_s:
+            if progress.read()[1] <= CAUGHT_UP_LAG:
+                break
+            time.sleep(1.0)
+    finally:
+        progress.close()
+    waited = time.monotonic() - started
+    if waited >= timeout_s:
+        log.warning("the worker still lags after %.0f s; measuring on top of its backlog", waited)
+    return round(waited, 1)
 
 
 def freshness_row(run: FreshnessRun) -> dict[str, float]:
