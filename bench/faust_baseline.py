@@ -65,22 +65,13 @@ def create_baseline_app(settings: Settings, mode: BaselineMode) -> faust.App:
         value_serializer="raw",
     )
     forward = ProducerOutput(app, output_topic(settings, mode))
-    if mode == "no-table":
-
-        @app.agent(events, name="bench.faust-baseline")
-        async def forward_only(stream: StreamT) -> None:  # type: ignore[type-arg]
-            async for event in stream.events():
-                raw = event.message.value
-                try:
-                    user_event = Event.decode(raw)
-                except InvalidMessage:
-                    continue
-                await forward.send(key=user_event.user_id.encode(), value=raw)
-
-        return app
     # The pipeline's own table adapter and output, so the baseline costs what they cost.
-    store = TableStateStore(
-        user_state_table(app, settings.partitions, settings.table_write_buffer_mb)
+    store = (
+        None
+        if mode == "no-table"
+        else TableStateStore(
+            user_state_table(app, settings.partitions, settings.table_write_buffer_mb)
+        )
     )
 
     def apply(state: UserState, event: EventT, user_event: Event) -> None:
@@ -94,19 +85,20 @@ def create_baseline_app(settings: Settings, mode: BaselineMode) -> faust.App:
             position=(event.message.partition, event.message.offset),
         )
 
-    if mode == "table":
+    if store is None or mode == "table":
 
         @app.agent(events, name="bench.faust-baseline")
-        async def update_and_forward(stream: StreamT) -> None:  # type: ignore[type-arg]
+        async def per_event(stream: StreamT) -> None:  # type: ignore[type-arg]
             async for event in stream.events():
                 raw = event.message.value
                 try:
                     user_event = Event.decode(raw)
                 except InvalidMessage:
                     continue
-                state = UserState.decode(store.get(user_event.user_id))
-                apply(state, event, user_event)
-                store.put(user_event.user_id, state.encode())
+                if store is not None:
+                    state = UserState.decode(store.get(user_event.user_id))
+                    apply(state, event, user_event)
+                    store.put(user_event.user_id, state.encode())
                 await forward.send(key=user_event.user_id.encode(), value=raw)
 
         return app
