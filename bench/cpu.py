@@ -14,7 +14,6 @@ from __future__ import annotations
 import bisect
 import threading
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +31,11 @@ class CpuTrack:
     times: list[float] = field(default_factory=list)
     cpu_s: list[float] = field(default_factory=list)
 
+    def growth(self, start: float, end: float) -> float | None:
+        """How much the value grew over ``[start, end]``; None outside the samples."""
+        first, last = self.at(start), self.at(end)
+        return None if first is None or last is None else last - first
+
     def at(self, when: float) -> float | None:
         """CPU seconds at ``when`` (linear between samples); None outside the samples."""
         if not self.times or when < self.times[0] or when > self.times[-1]:
@@ -45,7 +49,7 @@ class CpuTrack:
 
 
 class CpuSampler:
-    """Samples named processes' CPU time in a thread until :meth:`stop`."""
+    """Samples named processes' CPU time (and stats files) in a thread while in its ``with``."""
 
     def __init__(self, interval_s: float = SAMPLE_INTERVAL_S) -> None:
         self._interval_s = interval_s
@@ -113,12 +117,19 @@ class CpuSampler:
                         track.cpu_s.append(float(value))
 
     def cores(self, start: float, end: float) -> dict[str, float]:
-        """Cores each process used between wall times ``start`` and ``end`` (epoch seconds)."""
+        """Cores each process used between wall times ``start`` and ``end`` (epoch seconds);
+        processes whose samples do not cover the window are left out."""
         with self._lock:
-            tracks: Mapping[str, CpuTrack] = {
-                name: track for name, track in self._tracks.items() if "." not in name
+            grown = {
+                name: track.growth(start, end)
+                for name, track in self._tracks.items()
+                if "." not in name  # processes, not stats counters
             }
-        return cores_between(tracks, start, end)
+        return {
+            name: round(cpu_s / (end - start), 3)
+            for name, cpu_s in grown.items()
+            if cpu_s is not None and end > start
+        }
 
     def wait_until_covered(self, when: float, timeout_s: float = 5.0) -> bool:
         """Wait (at most ``timeout_s``) until every watched track has a sample at or after
@@ -146,21 +157,7 @@ class CpuSampler:
         ``[start, end]``; None when its samples do not cover the window."""
         with self._lock:
             track = self._tracks.get(name)
-            if track is None:
-                return None
-            first, last = track.at(start), track.at(end)
-        return None if first is None or last is None else last - first
-
-
-def cores_between(tracks: Mapping[str, CpuTrack], start: float, end: float) -> dict[str, float]:
-    """CPU seconds per wall second of each track over ``[start, end]``; tracks that do not
-    cover the window are left out."""
-    used = {}
-    for name, track in tracks.items():
-        first, last = track.at(start), track.at(end)
-        if first is not None and last is not None and end > start:
-            used[name] = round((last - first) / (end - start), 3)
-    return used
+            return None if track is None else track.growth(start, end)
 
 
 def stage_split(

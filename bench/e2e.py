@@ -341,7 +341,8 @@ def run_e2e_bench(
     result.notes.append(
         "cores: CPU seconds per second of the worker, the broker and this process (the load "
         "generator and reader); cpu_us_per_event: the worker's thread CPU per applied event by "
-        "stage, total = the whole process, other = what the stages do not account for"
+        "stage, event_loop_other = the loop's time outside the stages, other_threads = threads "
+        "that are neither the loop nor the ranking thread, total = the whole process"
     )
     return result
 

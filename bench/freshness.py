@@ -92,8 +92,8 @@ async def measure_freshness(
 
 
 def wait_until_caught_up(settings: Settings, timeout_s: float = CATCH_UP_TIMEOUT_S) -> float:
-    """Wait (at most ``timeout_s``) until the worker's lag is within one commit's worth
-    of events; the seconds waited.
+    """Wait (at most ``timeout_s``) until the worker has committed every event sent so far
+    (lag ``CAUGHT_UP_LAG``); the seconds waited.
 
     A rate the worker cannot sustain leaves a backlog behind; the next rate
     measured on top of it would time that backlog, not its own traffic.

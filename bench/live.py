@@ -239,14 +239,15 @@ def event_sequence(event_id: str | None, prefix: str) -> int | None:
 
 def _backlog_window(
     points: Sequence[tuple[int, int]], low: float, high: float
-) -> tuple[np.ndarray, int, int, float]:
-    """Progress so far at each point (time order), the window's first and last point, seconds."""
+) -> tuple[np.ndarray, int, int, float, float]:
+    """Progress so far at each point (time order), the window's first and last point, and
+    their wall times (epoch seconds)."""
     ordered = sorted(points)
     progress = np.maximum.accumulate(np.array([seq for _, seq in ordered], dtype=np.float64))
     times = np.array([ts for ts, _ in ordered], dtype=np.float64)
     first = int(np.searchsorted(progress, low * progress[-1]))
     last = min(int(np.searchsorted(progress, high * progress[-1])), len(times) - 1)
-    return progress, first, last, (times[last] - times[first]) / 1000.0
+    return progress, first, last, times[first] / 1000.0, times[last] / 1000.0
 
 
 def drain_window(
@@ -255,9 +256,8 @@ def drain_window(
     """Wall times (epoch seconds) where :func:`drain_rate`'s stretch starts and ends."""
     if len(points) < 2:
         return 0.0, 0.0
-    ordered = sorted(points)
-    _, first, last, _ = _backlog_window(ordered, low, high)
-    return ordered[first][0] / 1000.0, ordered[last][0] / 1000.0
+    _, _, _, start, end = _backlog_window(points, low, high)
+    return start, end
 
 
 def drain_rate(points: Sequence[tuple[int, int]], low: float = 0.1, high: float = 0.9) -> float:
@@ -268,7 +268,8 @@ def drain_rate(points: Sequence[tuple[int, int]], low: float = 0.1, high: float 
     """
     if len(points) < 2:
         return 0.0
-    progress, first, last, seconds = _backlog_window(points, low, high)
+    progress, first, last, start, end = _backlog_window(points, low, high)
+    seconds = end - start
     return float((progress[last] - progress[first]) / seconds) if seconds > 0 else 0.0
 
 
@@ -281,5 +282,6 @@ def ranking_rate(points: Sequence[tuple[int, int]], low: float = 0.1, high: floa
     """
     if len(points) < 2:
         return 0.0
-    _, first, last, seconds = _backlog_window(points, low, high)
+    _, first, last, start, end = _backlog_window(points, low, high)
+    seconds = end - start
     return float((last - first) / seconds) if seconds > 0 else 0.0
