@@ -73,11 +73,11 @@ def run_sequence_bench(
         item_vectors = model.items()
     # The live index policy: exact below 50k items, HNSW32 above (HOMEFEED_INDEX_FACTORY=auto).
     factory = "Flat" if items < 50_000 else "HNSW32"
-    model_index = faiss.index_factory(model.config.dim, factory, faiss.METRIC_INNER_PRODUCT)
+    model_index = faiss.index_factory(model.config.vector_dim, factory, faiss.METRIC_INNER_PRODUCT)
     model_index.add(np.ascontiguousarray(item_vectors[1:].numpy()))
     text_index = faiss.index_factory(TEXT_DIM, factory, faiss.METRIC_INNER_PRODUCT)
     text_index.add(text)
-    blend_dim = model.config.dim + TEXT_DIM
+    blend_dim = model.config.vector_dim + TEXT_DIM
     blend_index = faiss.index_factory(blend_dim, factory, faiss.METRIC_INNER_PRODUCT)
     blend_index.add(np.ascontiguousarray(np.concatenate([item_vectors[1:].numpy(), text], 1)))
     text_rows = torch.from_numpy(np.concatenate([np.zeros((1, TEXT_DIM), np.float32), text]))

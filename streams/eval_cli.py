@@ -124,6 +124,9 @@ def check_dropouts(args: argparse.Namespace) -> None:
         value = getattr(args, flag, None)
         if value is not None and not 0.0 <= value < 1.0:
             usage_error(f"--{flag.replace('_', '-')}: must be in [0, 1), got {value}")
+    members = getattr(args, "members", None)
+    if members is not None and not 1 <= members <= 8:
+        usage_error(f"--members: must be 1 to 8, got {members}")
 
 
 def cmd_eval_ablation(args: argparse.Namespace, settings: Settings) -> int:
@@ -166,6 +169,7 @@ def cmd_eval_ablation(args: argparse.Namespace, settings: Settings) -> int:
         protocol=args.protocol,
         max_seconds=args.max_seconds,
         **({"id_dropout": args.id_dropout} if args.id_dropout is not None else {}),
+        **({"members": args.members} if args.members is not None else {}),
     )
     runs = run_ablation(
         prepared,
@@ -188,12 +192,14 @@ def cmd_eval_ablation(args: argparse.Namespace, settings: Settings) -> int:
         "train_seconds": {name: r.train_seconds for name, r in runs.items()},
         "best_epochs": {name: r.best_epochs for name, r in runs.items()},
         "text_blends": {name: r.text_blends for name, r in runs.items() if r.text_blends},
+        "members": {name: r.members for name, r in runs.items() if r.members},
         "split": {**prepared.split.describe(), "test_moments": len(eval_set)},
         "data": {"folder": str(args.data), **data_facts(prepared)},
         "train": {
             "max_seconds": args.max_seconds,
             "id_dropout": config.id_dropout,
             "dropout": args.dropout,
+            "members": args.members,
         },
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

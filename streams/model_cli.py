@@ -113,6 +113,7 @@ def cmd_train_sequence(args: argparse.Namespace, settings: Settings) -> int:
         threads=args.threads,
         **({"batch_size": args.batch_size} if args.batch_size else {}),
         **({"id_dropout": args.id_dropout} if args.id_dropout is not None else {}),
+        **({"members": args.members} if args.members is not None else {}),
     )
     version, report = train_and_save(
         prepared,
@@ -129,6 +130,7 @@ def cmd_train_sequence(args: argparse.Namespace, settings: Settings) -> int:
         f"model {version} saved to {args.out}: best epoch {report.best_epoch}/"
         f"{report.epochs_run}, val nDCG@10 {report.best_val_ndcg10:.4f}, "
         f"{report.windows} training windows, {report.seconds:.0f}s"
+        + (f", {report.members} members" if report.members > 1 else "")
     )
     return 0
 
@@ -174,7 +176,7 @@ def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def add_dropout_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--dropout`` and ``--id-dropout``, shared by ``train`` and ``eval --ablation``."""
+    """``--dropout``, ``--id-dropout``, ``--members``: for ``train`` and ``eval --ablation``."""
     parser.add_argument(
         "--dropout",
         type=float,
@@ -187,6 +189,13 @@ def add_dropout_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=None,
         help="sequence: share of item-id rows dropped per training step (default 0.1)",
+    )
+    parser.add_argument(
+        "--members",
+        type=int,
+        default=None,
+        help="sequence: independently trained models summed, sharing the time budget "
+        "(default: as many, up to 3, as get 15 epochs each; 1: a single model)",
     )
 
 

@@ -42,6 +42,7 @@ class VariantRuns:
     train_seconds: list[float] = field(default_factory=list)
     best_epochs: list[int] = field(default_factory=list)
     text_blends: list[float] = field(default_factory=list)
+    members: list[int] = field(default_factory=list)
 
     def mean(self) -> dict[str, float]:
         """Mean of every metric over seeds."""
@@ -88,6 +89,7 @@ def run_ablation(
             runs.train_seconds.append(round(time.perf_counter() - started, 1))
             runs.best_epochs.append(report.best_epoch)
             runs.text_blends.append(report.text_blend)
+            runs.members.append(report.members)
             if variant != "ids":
                 # The same trained model ranking by user · item alone: what
                 # the validation-chosen text blend adds.

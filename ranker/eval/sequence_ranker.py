@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ranker.model.sequence import SequenceModel
+from ranker.model.sequence_ensemble import ScoringModel
 from ranker.training.histories import Histories
 from ranker.training.sequence_batches import history_from_eval
 from ranker.training.sequence_train import catalog_scores
@@ -13,7 +13,7 @@ from ranker.training.sequence_train import catalog_scores
 class SequenceRanker:
     """Scores every catalog item by ``user vector · item vector``."""
 
-    def __init__(self, model: SequenceModel, name: str = "model") -> None:
+    def __init__(self, model: ScoringModel, name: str = "model") -> None:
         self.name = name
         self._model = model.eval()
 

@@ -72,6 +72,9 @@ class SequenceConfig:
     # from the zero-shot cosine), weighted by a learned scalar. The 64-d item
     # vectors cannot tell apart near-identical titles; the text space can.
     text_query: bool = False
+    # Independently trained copies scored as one (their vectors concatenated,
+    # so the score is the sum of theirs): see ranker/model/sequence_ensemble.py.
+    members: int = 1
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready form."""
@@ -82,6 +85,11 @@ class SequenceConfig:
         """Inverse of :meth:`to_dict`; unknown keys are an error."""
         # Artifacts saved before the missing-id row existed have none.
         return cls(**{"missing_id_row": False, **values})  # type: ignore[arg-type]
+
+    @property
+    def vector_dim(self) -> int:
+        """Width of the user and item vectors the model scores with (all members)."""
+        return self.dim * self.members
 
     @property
     def learns_text_term(self) -> bool:
@@ -236,6 +244,10 @@ class SequenceModel(nn.Module):
 
     def __init__(self, config: SequenceConfig) -> None:
         super().__init__()
+        if config.members != 1:
+            raise ValueError(
+                "a SequenceModel is one member: build ensembles with build_sequence_model"
+            )
         self.config = config
         self.items = ItemTable(config)
         self.positions = nn.Embedding(config.max_length, config.dim)

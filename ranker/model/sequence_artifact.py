@@ -18,7 +18,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ranker.model.artifacts import CONFIG_FILE, WEIGHTS_FILE, read_manifest, write_manifest
-from ranker.model.sequence import SequenceConfig, SequenceModel
+from ranker.model.sequence import SequenceConfig
+from ranker.model.sequence_ensemble import ScoringModel, build_sequence_model
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ VERSION_PREFIX = "seq-"
 class SequenceArtifact:
     """A loaded, verified sequence model and what it was trained on."""
 
-    model: SequenceModel
+    model: ScoringModel
     item_ids: list[str]  # catalog item id of row r + 1
     text_encoder_version: str
     config: dict[str, object]
@@ -39,7 +40,7 @@ class SequenceArtifact:
 
 
 def save_sequence_artifact(
-    model: SequenceModel,
+    model: ScoringModel,
     item_ids: list[str],
     text_encoder_version: str,
     out_dir: Path,
@@ -77,7 +78,7 @@ def load_sequence_artifact(model_dir: Path) -> SequenceArtifact:
             f"v{config.get('format_version')} is not {FORMAT} v{FORMAT_VERSION}"
         )
     try:
-        model = SequenceModel(SequenceConfig.from_dict(config["model"]))
+        model = build_sequence_model(SequenceConfig.from_dict(config["model"]))
         model.load_state_dict(load_file(str(model_dir / WEIGHTS_FILE)), strict=True)
         item_ids = [str(item_id) for item_id in config["item_ids"]]
     except (KeyError, TypeError, RuntimeError, SafetensorError) as error:

@@ -67,13 +67,13 @@ class LiveSequenceModel:
         with torch.inference_mode():
             self._trained_vectors = self._model.items().numpy()
         config = self._model.config
-        self.model_dim = config.dim
+        self.model_dim = config.vector_dim
         self.text_blend = config.text_blend
         # With a text blend the index holds [item vector, blend · text vector]
         # and users are [user vector, text query] (the text profile, plus the
         # learned map where the model has one): one inner product is the
         # model's whole score.
-        self.dim = config.dim + (config.text_dim if self.text_blend else 0)
+        self.dim = config.vector_dim + (config.text_dim if self.text_blend else 0)
         self.max_length = config.max_length
         self.index = ItemIndex(self.dim, "auto", approximate_from=APPROXIMATE_FROM, normalise=False)
 

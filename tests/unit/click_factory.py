@@ -61,8 +61,14 @@ def write_taste_folder(
     return write_movielens(folder, movies=movies, ratings=unique, tags=tags)
 
 
-def train_taste_sequence_model(folder: Path, out: Path, cache_dir: Path) -> Path:
-    """A sequence model trained briefly (full softmax, 25 s) on a taste folder; returns ``out``."""
+def train_taste_sequence_model(
+    folder: Path, out: Path, cache_dir: Path, *, members: int = -1
+) -> Path:
+    """A sequence model trained briefly (full softmax, 25 s) on a taste folder; returns ``out``.
+
+    ``members``: as ``homefeed train --members`` (-1, the default, lets the
+    log decide: a taste folder is sparse, so one model).
+    """
     from ranker.training.sequence_fit import train_and_save
     from ranker.training.sequence_train import SequenceTrainConfig
     from ranker.training.train import prepare
@@ -70,7 +76,7 @@ def train_taste_sequence_model(folder: Path, out: Path, cache_dir: Path) -> Path
     train_and_save(
         prepare(folder, "leave-last-out"),
         out,
-        train_config=SequenceTrainConfig(max_seconds=25, patience=30, negatives=0),
+        train_config=SequenceTrainConfig(max_seconds=25, patience=30, negatives=0, members=members),
         cache_dir=cache_dir,
         data_facts={"data": str(folder)},
         device="cpu",

@@ -27,6 +27,7 @@ from ranker.model.sequence_artifact import (
     load_sequence_artifact,
     save_sequence_artifact,
 )
+from ranker.model.sequence_ensemble import ScoringModel, SequenceEnsemble
 from ranker.model.sequence_input import SEQUENCE_EVENT_TYPES, History, Timeline
 from ranker.model.sequence_live import LiveSequenceModel, SequenceServing
 from ranker.pipeline.stage_list import build_pipeline
@@ -48,9 +49,19 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def artifact(folder: Path, tmp_path_factory: pytest.TempPathFactory) -> SequenceArtifact:
     out = train_taste_sequence_model(
-        folder, tmp_path_factory.mktemp("model"), tmp_path_factory.mktemp("cache")
+        folder, tmp_path_factory.mktemp("model"), tmp_path_factory.mktemp("cache"), members=3
     )
     return load_sequence_artifact(out)
+
+
+def test_the_live_tests_serve_an_ensemble_trained_on_a_small_folder(
+    artifact: SequenceArtifact,
+) -> None:
+    # Three members trained in turn from one call: every test below serves the
+    # sum of their scores through one index.
+    assert isinstance(artifact.model, SequenceEnsemble)
+    assert artifact.config["report"]["members"] == 3  # type: ignore[index]
+    assert len(artifact.config["report"]["member_best_epochs"]) == 3  # type: ignore[index]
 
 
 @pytest.fixture(scope="module")
@@ -209,14 +220,16 @@ def test_with_a_text_blend_live_scores_are_the_offline_scores(
 ) -> None:
     # [item vector, blend · text] · [user vector, text query] must be exactly
     # what evaluation ranks by, or the served model is not the measured one.
-    model = copy.deepcopy(artifact.model)
+    model: ScoringModel = copy.deepcopy(artifact.model)
     if text_query:
-        model = with_learned_text_query(model)
+        # The learned query is a single model's option: take one member.
+        single = model.members[0] if isinstance(model, SequenceEnsemble) else model
+        model = with_learned_text_query(single)  # type: ignore[arg-type]
     model.config = replace(model.config, text_blend=2.5, profile_decay=decay)
     live = LiveSequenceModel(replace(artifact, model=model))
     texts = model.items.text[1:].numpy()
     live.upsert(artifact.item_ids, texts)
-    assert live.dim == model.config.dim + texts.shape[1]
+    assert live.dim == model.config.vector_dim + texts.shape[1]
     rng = np.random.default_rng(0)
     histories = [
         [

@@ -478,3 +478,12 @@ def test_the_weight_average_follows_the_weights_and_swaps_back_exactly() -> None
         assert torch.equal(p.detach(), r)
     with pytest.raises(ValueError, match="weight_average"):
         WeightAverage(layer, 1.0)
+
+
+def test_a_sparse_log_keeps_one_model_for_the_whole_budget(trained: Path) -> None:
+    # The taste folder's median user has 14 training interactions: one model,
+    # not an ensemble sharing the budget (ranker.training.sequence_fit).
+    config = json.loads((trained / "config.json").read_text())
+    assert config["report"]["members"] == 1
+    assert config["model"]["members"] == 1
+    assert load_sequence_artifact(trained).model.__class__ is SequenceModel
