@@ -239,7 +239,66 @@ class CausalBlock(nn.Module):
         return hidden + self.dropout(self.feed_forward(self.feed_forward_norm(hidden)))
 
 
-class SequenceModel(nn.Module):
+class HistoryEncoder(nn.Module):
+    """What every scoring model does with a batch of histories, given ``encode_inputs``.
+
+    Shared by one model and an ensemble of them (ranker/model/sequence_ensemble.py),
+    which differ only in how item vectors are made and inputs encoded.
+    """
+
+    config: SequenceConfig
+
+    def encode_inputs(
+        self,
+        inputs: torch.Tensor,
+        present: torch.Tensor,
+        gaps_s: torch.Tensor,
+        types: torch.Tensor,
+    ) -> torch.Tensor:
+        """Hidden state at every position from the item vectors at each position."""
+        raise NotImplementedError
+
+    def all_item_vectors(self) -> torch.Tensor:
+        """Every catalog row's item vector."""
+        raise NotImplementedError
+
+    def text_table(self) -> torch.Tensor:
+        """The catalog's frozen text vectors ``(items + 1, text_dim)``."""
+        raise NotImplementedError
+
+    def encode(
+        self,
+        sequence: torch.Tensor,
+        gaps_s: torch.Tensor,
+        types: torch.Tensor,
+        item_vectors: torch.Tensor,
+    ) -> torch.Tensor:
+        """Hidden state at every position ``(B, L, vector_dim)`` of right-aligned sequences.
+
+        ``sequence`` holds item rows (PAD on the left), ``gaps_s`` the seconds
+        since each interaction's predecessor, ``types`` event type code + 1.
+        Position embeddings count back from the newest interaction, so the
+        newest always has the same one.
+        """
+        return self.encode_inputs(item_vectors[sequence], sequence != PAD, gaps_s, types)
+
+    def user_vectors(
+        self,
+        sequence: torch.Tensor,
+        gaps_s: torch.Tensor,
+        types: torch.Tensor,
+        item_vectors: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The user vector ``(B, vector_dim)``: the hidden state at the newest position."""
+        vectors = self.all_item_vectors() if item_vectors is None else item_vectors
+        return self.encode(sequence, gaps_s, types, vectors)[:, -1]
+
+    def text_profiles(self, sequence: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
+        """Each history's text profile ``(B, text_dim)`` from the catalog's text vectors."""
+        return text_profile(self.text_table()[sequence], types, self.config.profile_decay)
+
+
+class SequenceModel(HistoryEncoder):
     """Causal Transformer over item vectors; scores are inner products with item vectors."""
 
     def __init__(self, config: SequenceConfig) -> None:
@@ -279,22 +338,6 @@ class SequenceModel(nn.Module):
             return profiles
         return profiles + self.text_query(hidden)
 
-    def encode(
-        self,
-        sequence: torch.Tensor,
-        gaps_s: torch.Tensor,
-        types: torch.Tensor,
-        item_vectors: torch.Tensor,
-    ) -> torch.Tensor:
-        """Hidden state at every position ``(B, L, dim)`` of right-aligned sequences.
-
-        ``sequence`` holds item rows (PAD on the left), ``gaps_s`` the seconds
-        since each interaction's predecessor, ``types`` event type code + 1.
-        Position embeddings count back from the newest interaction, so the
-        newest always has the same one.
-        """
-        return self.encode_inputs(item_vectors[sequence], sequence != PAD, gaps_s, types)
-
     def encode_inputs(
         self,
         inputs: torch.Tensor,
@@ -327,17 +370,11 @@ class SequenceModel(nn.Module):
             hidden = block(hidden, allowed[:, None])
         return self.output_norm(hidden)
 
-    def user_vectors(
-        self,
-        sequence: torch.Tensor,
-        gaps_s: torch.Tensor,
-        types: torch.Tensor,
-        item_vectors: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """The user vector ``(B, dim)``: the hidden state at the newest position."""
-        vectors = self.items() if item_vectors is None else item_vectors
-        return self.encode(sequence, gaps_s, types, vectors)[:, -1]
+    def all_item_vectors(self) -> torch.Tensor:
+        """Every catalog row's item vector ``(items + 1, dim)``."""
+        vectors: torch.Tensor = self.items()
+        return vectors
 
-    def text_profiles(self, sequence: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
-        """Each history's text profile ``(B, text_dim)`` from the catalog's text vectors."""
-        return text_profile(self.items.text[sequence], types, self.config.profile_decay)
+    def text_table(self) -> torch.Tensor:
+        """The catalog's frozen text vectors ``(items + 1, text_dim)``."""
+        return self.items.text

@@ -17,7 +17,7 @@ from dataclasses import replace
 import torch
 from torch import nn
 
-from ranker.model.sequence import PAD, SequenceConfig, SequenceModel, text_profile
+from ranker.model.sequence import HistoryEncoder, SequenceConfig, SequenceModel
 
 
 class EnsembleItems:
@@ -49,7 +49,7 @@ class EnsembleItems:
         return torch.cat([member.items.text_only(text_vectors) for member in self._members], dim=1)
 
 
-class SequenceEnsemble(nn.Module):
+class SequenceEnsemble(HistoryEncoder):
     """``config.members`` sequence models whose scores add up."""
 
     def __init__(self, config: SequenceConfig) -> None:
@@ -96,30 +96,13 @@ class SequenceEnsemble(nn.Module):
             dim=-1,
         )
 
-    def encode(
-        self,
-        sequence: torch.Tensor,
-        gaps_s: torch.Tensor,
-        types: torch.Tensor,
-        item_vectors: torch.Tensor,
-    ) -> torch.Tensor:
-        """Hidden states ``(B, L, members × dim)`` (see :meth:`SequenceModel.encode`)."""
-        return self.encode_inputs(item_vectors[sequence], sequence != PAD, gaps_s, types)
+    def all_item_vectors(self) -> torch.Tensor:
+        """Every catalog row's item vectors, the members' side by side."""
+        return self.items()
 
-    def user_vectors(
-        self,
-        sequence: torch.Tensor,
-        gaps_s: torch.Tensor,
-        types: torch.Tensor,
-        item_vectors: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """The user vectors ``(B, members × dim)`` at the newest position."""
-        vectors = self.items() if item_vectors is None else item_vectors
-        return self.encode(sequence, gaps_s, types, vectors)[:, -1]
-
-    def text_profiles(self, sequence: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
-        """Each history's text profile ``(B, text_dim)``."""
-        return text_profile(self.items.text[sequence], types, self.config.profile_decay)
+    def text_table(self) -> torch.Tensor:
+        """The catalog's frozen text vectors."""
+        return self.items.text
 
 
 # What scores: one trained model, or an ensemble of them.
