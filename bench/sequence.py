@@ -20,7 +20,9 @@ import torch
 from bench.report import BenchResult, Ratio
 from indexer.index import BLAS_FROM_QUERIES
 from ranker.model.sequence import SequenceConfig, SequenceModel, text_profile
+from ranker.model.sequence_ensemble import SequenceEnsemble
 from ranker.model.sequence_input import History, Timeline, history_tensors
+from ranker.training.sequence_train import MAX_MEMBERS
 
 TEXT_DIM = 384
 FETCH = 100  # candidates retrieved per user, as the live ANN source
@@ -69,8 +71,13 @@ def run_sequence_bench(
     text = rng.standard_normal((items, TEXT_DIM)).astype(np.float32)
     text /= np.linalg.norm(text, axis=1, keepdims=True)
     model.items.set_items(torch.from_numpy(text), torch.ones(items, dtype=torch.bool))
+    # What dense logs train by default: MAX_MEMBERS members summed, one search
+    # over their concatenated vectors (plus the text part with a blend).
+    ensemble = SequenceEnsemble(SequenceConfig(items=items, members=MAX_MEMBERS)).eval()
+    ensemble.items.set_items(torch.from_numpy(text), torch.ones(items, dtype=torch.bool))
     with torch.inference_mode():
         item_vectors = model.items()
+        ensemble_vectors = ensemble.items()
     # The live index policy: exact below 50k items, HNSW32 above (HOMEFEED_INDEX_FACTORY=auto).
     factory = "Flat" if items < 50_000 else "HNSW32"
     model_index = faiss.index_factory(model.config.vector_dim, factory, faiss.METRIC_INNER_PRODUCT)
@@ -80,8 +87,13 @@ def run_sequence_bench(
     blend_dim = model.config.vector_dim + TEXT_DIM
     blend_index = faiss.index_factory(blend_dim, factory, faiss.METRIC_INNER_PRODUCT)
     blend_index.add(np.ascontiguousarray(np.concatenate([item_vectors[1:].numpy(), text], 1)))
+    ensemble_dim = ensemble.config.vector_dim + TEXT_DIM
+    ensemble_index = faiss.index_factory(ensemble_dim, factory, faiss.METRIC_INNER_PRODUCT)
+    ensemble_index.add(
+        np.ascontiguousarray(np.concatenate([ensemble_vectors[1:].numpy(), text], 1))
+    )
     text_rows = torch.from_numpy(np.concatenate([np.zeros((1, TEXT_DIM), np.float32), text]))
-    for index in (model_index, text_index, blend_index):
+    for index in (model_index, text_index, blend_index, ensemble_index):
         if factory.startswith("HNSW"):
             faiss.downcast_index(index).hnsw.efSearch = FETCH  # type: ignore[attr-defined]
     result = BenchResult("sequence")
@@ -113,6 +125,15 @@ def run_sequence_bench(
                 users = torch.cat([users, profiles], dim=1)
             _search(blend_index, np.ascontiguousarray(users.numpy()))
 
+        def ensemble_path(
+            rows: torch.Tensor = rows, gaps: torch.Tensor = gaps, types: torch.Tensor = types
+        ) -> None:
+            with torch.inference_mode():
+                users = ensemble.user_vectors(rows, gaps, types, ensemble_vectors)
+                profiles = text_profile(text_rows[rows], types, ensemble.config.profile_decay)
+                users = torch.cat([users, profiles], dim=1)
+            _search(ensemble_index, np.ascontiguousarray(users.numpy()))
+
         def pooled_path(histories: History = histories) -> None:
             pooled = text[histories.rows - 1].mean(axis=1)
             pooled /= np.linalg.norm(pooled, axis=1, keepdims=True)
@@ -125,6 +146,9 @@ def run_sequence_bench(
             "model_ms_per_user": round(model_ms, 4),
             "encode_ms_per_user": round(_per_user_ms(encode_only, batch, repeats), 4),
             "model_with_text_blend_ms_per_user": round(_per_user_ms(blend_path, batch, repeats), 4),
+            f"members_{MAX_MEMBERS}_with_text_blend_ms_per_user": round(
+                _per_user_ms(ensemble_path, batch, repeats), 4
+            ),
             "pooled_baseline_ms_per_user": round(pooled_ms, 4),
         }
         # Ratio of users per second: model path over the pooled baseline.

@@ -40,6 +40,11 @@ class EnsembleItems:
         """Which rows have an id (the same in every member)."""
         return self._first.items.has_id
 
+    def set_items(self, text_vectors: torch.Tensor, has_id: torch.Tensor) -> None:
+        """Load the catalog into every member (see :meth:`ItemTable.set_items`)."""
+        for member in self._members:
+            member.items.set_items(text_vectors, has_id)
+
     def __call__(self, id_keep: torch.Tensor | None = None) -> torch.Tensor:
         """All item vectors ``(items + 1, members × dim)``."""
         return torch.cat([member.items(id_keep) for member in self._members], dim=1)

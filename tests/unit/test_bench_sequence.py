@@ -11,6 +11,7 @@ def test_the_sequence_bench_measures_both_paths_per_batch_size() -> None:
         assert figures["model_ms_per_user"] > 0 and figures["encode_ms_per_user"] > 0
         assert figures["pooled_baseline_ms_per_user"] > 0
         assert figures["model_with_text_blend_ms_per_user"] > 0
+        assert figures["members_3_with_text_blend_ms_per_user"] > 0
     assert [r.name for r in result.ratios] == [
         "model_vs_pooled_users_per_s_batch_4",
         "model_vs_pooled_users_per_s_batch_16",
