@@ -12,6 +12,7 @@ the cost does not depend on their values.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import faiss
 import numpy as np
@@ -19,7 +20,7 @@ import torch
 
 from bench.report import BenchResult, Ratio
 from indexer.index import BLAS_FROM_QUERIES
-from ranker.model.sequence import SequenceConfig, SequenceModel, text_profile
+from ranker.model.sequence import HistoryEncoder, SequenceConfig, SequenceModel, text_profile
 from ranker.model.sequence_ensemble import SequenceEnsemble
 from ranker.model.sequence_input import History, Timeline, history_tensors
 from ranker.training.sequence_train import MAX_MEMBERS
@@ -116,23 +117,27 @@ def run_sequence_bench(
         def model_path(encode: object = encode_only) -> None:
             _search(model_index, np.ascontiguousarray(encode()))  # type: ignore[operator]
 
-        def blend_path(
-            rows: torch.Tensor = rows, gaps: torch.Tensor = gaps, types: torch.Tensor = types
-        ) -> None:
-            with torch.inference_mode():
-                users = model.user_vectors(rows, gaps, types, item_vectors)
-                profiles = text_profile(text_rows[rows], types, model.config.profile_decay)
-                users = torch.cat([users, profiles], dim=1)
-            _search(blend_index, np.ascontiguousarray(users.numpy()))
+        def blended(
+            scorer: HistoryEncoder,
+            vectors: torch.Tensor,
+            index: faiss.Index,
+            rows: torch.Tensor = rows,
+            gaps: torch.Tensor = gaps,
+            types: torch.Tensor = types,
+        ) -> Callable[[], None]:
+            """Encode + text profile + one search: what a worker does with a blend."""
 
-        def ensemble_path(
-            rows: torch.Tensor = rows, gaps: torch.Tensor = gaps, types: torch.Tensor = types
-        ) -> None:
-            with torch.inference_mode():
-                users = ensemble.user_vectors(rows, gaps, types, ensemble_vectors)
-                profiles = text_profile(text_rows[rows], types, ensemble.config.profile_decay)
-                users = torch.cat([users, profiles], dim=1)
-            _search(ensemble_index, np.ascontiguousarray(users.numpy()))
+            def path() -> None:
+                with torch.inference_mode():
+                    users = scorer.user_vectors(rows, gaps, types, vectors)
+                    profiles = text_profile(text_rows[rows], types, scorer.config.profile_decay)
+                    users = torch.cat([users, profiles], dim=1)
+                _search(index, np.ascontiguousarray(users.numpy()))
+
+            return path
+
+        blend_path = blended(model, item_vectors, blend_index)
+        ensemble_path = blended(ensemble, ensemble_vectors, ensemble_index)
 
         def pooled_path(histories: History = histories) -> None:
             pooled = text[histories.rows - 1].mean(axis=1)
