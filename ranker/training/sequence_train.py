@@ -366,9 +366,10 @@ def train_sequence_model(
 ) -> SequenceTrainReport:
     """Train ``model`` in place; keeps the epoch with the best validation nDCG@10.
 
-    Under ``config.members`` AUTO the first epoch's time sets ``report.members``
-    and this training's share of the budget (``max_seconds / members``); the
-    caller trains the other members. ``choose_blend`` False leaves the text
+    After the first epoch ``report.members`` is set (``config.members``, or
+    under AUTO as many as the first epoch's time fits) and this training keeps
+    its share of the budget, ``max_seconds / members``; the caller trains the
+    other members. ``choose_blend`` False leaves the text
     blend to the caller (an ensemble chooses one for the sum).
     """
     started = time.perf_counter()
@@ -392,8 +393,7 @@ def train_sequence_model(
     # Sampled negatives come from trained items only, as the full softmax's do.
     unseen = unseen_items(model)
     trained = np.arange(1, items + 1) if unseen is None else np.flatnonzero(~unseen.numpy())
-    budget = config.max_seconds
-    report.members = max(1, config.members)
+    budget = config.max_seconds  # this training's share: set after the first epoch
     for epoch in range(1, config.max_epochs + 1):
         model.train()
         losses = []
@@ -420,7 +420,9 @@ def train_sequence_model(
         report.epochs_run = epoch
         report.train_loss.append(float(np.mean(losses)))
         elapsed = time.perf_counter() - started
-        if epoch == 1 and config.members == AUTO:
+        if epoch == 1:
+            # Every member gets an equal share, whether the count was asked
+            # for or fitted to the first epoch's time.
             report.members = members_for(config.members, elapsed, config.max_seconds)
             budget = config.max_seconds / report.members
         out_of_time = elapsed > budget
