@@ -2,11 +2,13 @@
 
 The worker ranks a batch of users by running their recent interactions through
 the model in one call and searching an inner-product index over the model's
-item vectors: 64-d, or 448-d ``[item vector, blend · text vector]`` when
-training chose a text blend (both are measured). Measured in-process at a given
-catalog size, against the same run's baseline: today's retrieval (mean of the
-users' 384-d text vectors, searched in a 384-d index). Weights are untrained:
-the cost does not depend on their values.
+item vectors: 64-d (``members × 64`` for an ensemble), or
+``[item vector, blend · text vector]`` when training chose a text blend (448-d;
+576-d for three members); each is measured, with the index type the live
+worker picks at that catalog size (ranker/model/sequence_live.py).
+Measured in-process at a given catalog size, against the same run's baseline:
+today's retrieval (mean of the users' 384-d text vectors, searched in a 384-d
+index). Weights are untrained: the cost does not depend on their values.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from indexer.index import BLAS_FROM_QUERIES
 from ranker.model.sequence import HistoryEncoder, SequenceConfig, SequenceModel, text_profile
 from ranker.model.sequence_ensemble import SequenceEnsemble
 from ranker.model.sequence_input import History, Timeline, history_tensors
+from ranker.model.sequence_live import APPROXIMATE_FROM
 from ranker.training.sequence_train import MAX_MEMBERS
 
 TEXT_DIM = 384
@@ -79,11 +82,14 @@ def run_sequence_bench(
     with torch.inference_mode():
         item_vectors = model.items()
         ensemble_vectors = ensemble.items()
-    # The live index policy: exact below 50k items, HNSW32 above (HOMEFEED_INDEX_FACTORY=auto).
-    factory = "Flat" if items < 50_000 else "HNSW32"
+    # The live index policies: a worker's model index is exact below
+    # APPROXIMATE_FROM items (ranker/model/sequence_live.py), the catalog's
+    # text index below 50k (HOMEFEED_INDEX_FACTORY=auto); HNSW32 above.
+    factory = "Flat" if items < APPROXIMATE_FROM else "HNSW32"
+    text_factory = "Flat" if items < 50_000 else "HNSW32"
     model_index = faiss.index_factory(model.config.vector_dim, factory, faiss.METRIC_INNER_PRODUCT)
     model_index.add(np.ascontiguousarray(item_vectors[1:].numpy()))
-    text_index = faiss.index_factory(TEXT_DIM, factory, faiss.METRIC_INNER_PRODUCT)
+    text_index = faiss.index_factory(TEXT_DIM, text_factory, faiss.METRIC_INNER_PRODUCT)
     text_index.add(text)
     blend_dim = model.config.vector_dim + TEXT_DIM
     blend_index = faiss.index_factory(blend_dim, factory, faiss.METRIC_INNER_PRODUCT)
@@ -95,14 +101,16 @@ def run_sequence_bench(
     )
     text_rows = torch.from_numpy(np.concatenate([np.zeros((1, TEXT_DIM), np.float32), text]))
     for index in (model_index, text_index, blend_index, ensemble_index):
-        if factory.startswith("HNSW"):
-            faiss.downcast_index(index).hnsw.efSearch = FETCH  # type: ignore[attr-defined]
+        graph = faiss.downcast_index(index)
+        if isinstance(graph, faiss.IndexHNSW):
+            graph.hnsw.efSearch = FETCH
     result = BenchResult("sequence")
     figures: dict[str, object] = {
         "items": items,
         "history": history,
         "fetch": FETCH,
         "index": factory,
+        "text_index": text_factory,
     }
     for batch in batch_sizes:
         histories = _histories(batch, history, items, rng)

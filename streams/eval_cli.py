@@ -193,6 +193,7 @@ def cmd_eval_ablation(args: argparse.Namespace, settings: Settings) -> int:
         "best_epochs": {name: r.best_epochs for name, r in runs.items()},
         "text_blends": {name: r.text_blends for name, r in runs.items() if r.text_blends},
         "members": {name: r.members for name, r in runs.items() if r.members},
+        "val_ndcg10": {name: r.val_ndcg10 for name, r in runs.items() if r.val_ndcg10},
         "split": {**prepared.split.describe(), "test_moments": len(eval_set)},
         "data": {"folder": str(args.data), **data_facts(prepared)},
         "train": {

@@ -235,7 +235,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         choices=VARIANTS,
         default="both",
         help="sequence: item signals (text + id, id only, text only; query: text + id "
-        "with the text term learned in training)",
+        "with the text term learned in training; top-layer / lora: text + id with "
+        "MiniLM's top layer, or low-rank adapters on it, tuned in training)",
     )
     train.add_argument(
         "--max-seconds",
@@ -295,8 +296,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--ablation",
         action="store_true",
         help="train the sequence model's variants (text + id, id only, text "
-        "only) for each of --seeds in this run and report mean and spread "
-        "beside the baselines",
+        "only, ...: see train --variant) for each of --seeds in this run and "
+        "report mean and spread beside the baselines",
     )
     evaluate.add_argument("--seeds", default="0,1,2", help="--ablation: training seeds")
     evaluate.add_argument(

@@ -31,7 +31,14 @@ from ranker.training.train import Prepared
 log = logging.getLogger(__name__)
 
 # Report names of the variants.
-ROW_NAMES = {"both": "model", "ids": "id_only", "text": "text_only", "query": "model_text_query"}
+ROW_NAMES = {
+    "both": "model",
+    "ids": "id_only",
+    "text": "text_only",
+    "query": "model_text_query",
+    "top-layer": "model_tuned_top_layer",
+    "lora": "model_tuned_lora",
+}
 
 
 @dataclass
@@ -43,6 +50,9 @@ class VariantRuns:
     best_epochs: list[int] = field(default_factory=list)
     text_blends: list[float] = field(default_factory=list)
     members: list[int] = field(default_factory=list)
+    # What picks between variants: validation nDCG@10 of the model as saved
+    # (with the text blend training chose for it).
+    val_ndcg10: list[float] = field(default_factory=list)
 
     def mean(self) -> dict[str, float]:
         """Mean of every metric over seeds."""
@@ -80,7 +90,12 @@ def run_ablation(
                 dropout=chosen_dropout,
             )
             model, report = fit_sequence_model(
-                prepared, vectors, config, replace(train_config, seed=seed), progress=progress
+                prepared,
+                vectors,
+                config,
+                replace(train_config, seed=seed),
+                cache_dir=cache_dir,
+                progress=progress,
             )
             outcome = evaluate_ranker(
                 SequenceRanker(model, ROW_NAMES[variant]), eval_set, k=10, progress=False
@@ -90,6 +105,7 @@ def run_ablation(
             runs.best_epochs.append(report.best_epoch)
             runs.text_blends.append(report.text_blend)
             runs.members.append(report.members)
+            runs.val_ndcg10.append(round(report.final_val_ndcg10, 4))
             if variant != "ids":
                 # The same trained model ranking by user · item alone: what
                 # the validation-chosen text blend adds.

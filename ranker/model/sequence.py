@@ -75,6 +75,10 @@ class SequenceConfig:
     # Independently trained copies scored as one (their vectors concatenated,
     # so the score is the sum of theirs): see ranker/model/sequence_ensemble.py.
     members: int = 1
+    # How the item text vectors were made: the frozen encoder, or with its top
+    # layer (or adapters on it) tuned in training (ranker/training/text_tuning.py).
+    # A tuned model's ``items.text`` holds the tuned vectors of its catalog.
+    text_tuning: str = "frozen"
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready form."""
@@ -181,12 +185,18 @@ class ItemTable(nn.Module):
             self.has_id[1:] = has_id.to(self.has_id.device)
             self.has_id[PAD] = False
 
-    def forward(self, id_keep: torch.Tensor | None = None) -> torch.Tensor:
-        """All item vectors ``(items + 1, dim)``; ``id_keep`` optionally masks id rows."""
+    def forward(
+        self, id_keep: torch.Tensor | None = None, text: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """All item vectors ``(items + 1, dim)``.
+
+        ``id_keep`` optionally masks id rows; ``text`` replaces the stored text
+        table (a step that tunes the text encoder passes its own).
+        """
         config = self.config
         vectors = torch.zeros(config.items + 1, config.dim, device=self.ids.weight.device)
         if config.use_text:
-            vectors = vectors + self.text_projection(self.text)
+            vectors = vectors + self.text_projection(self.text if text is None else text)
         if config.use_ids:
             keep = self.has_id if id_keep is None else self.has_id & id_keep
             vectors = vectors + self.ids.weight * keep[:, None].to(vectors.dtype)
@@ -263,7 +273,7 @@ class HistoryEncoder(nn.Module):
         raise NotImplementedError
 
     def text_table(self) -> torch.Tensor:
-        """The catalog's frozen text vectors ``(items + 1, text_dim)``."""
+        """The catalog's text vectors ``(items + 1, text_dim)`` (frozen, or tuned in training)."""
         raise NotImplementedError
 
     def encode(
@@ -376,5 +386,5 @@ class SequenceModel(HistoryEncoder):
         return vectors
 
     def text_table(self) -> torch.Tensor:
-        """The catalog's frozen text vectors ``(items + 1, text_dim)``."""
+        """The catalog's text vectors ``(items + 1, text_dim)`` (frozen, or tuned in training)."""
         return self.items.text

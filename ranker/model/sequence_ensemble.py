@@ -32,7 +32,11 @@ class EnsembleItems:
 
     @property
     def text(self) -> torch.Tensor:
-        """The catalog's frozen text vectors (every member holds the same)."""
+        """The catalog's text vectors the blend uses: the first member's.
+
+        Frozen vectors are the same in every member; members that tuned the
+        text encoder each hold their own, and each scores with its own.
+        """
         return self._first.items.text
 
     @property
@@ -106,7 +110,7 @@ class SequenceEnsemble(HistoryEncoder):
         return self.items()
 
     def text_table(self) -> torch.Tensor:
-        """The catalog's frozen text vectors."""
+        """The catalog's text vectors the blend uses (see :attr:`EnsembleItems.text`)."""
         return self.items.text
 
 

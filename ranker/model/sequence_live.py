@@ -14,8 +14,15 @@ vectors itself and keeps them in an inner-product FAISS index of its own:
 
 Deriving beats publishing a second copy of the catalog per model version:
 a swap does not wait for the indexer to re-send 100k records, and no topic
-carries vectors that every worker can compute from what it already has. A
-model that tuned BERT itself would need the indexer route (the click model's).
+carries vectors that every worker can compute from what it already has.
+
+A model that tuned BERT's top layer in training (``text_tuning`` other than
+``frozen``) carries its catalog's tuned text vectors, and its trained items are
+served with them (model part and blend). Items new since training get the
+indexer's pretrained vectors through the same projection: the tuned layer
+starts from the pretrained one, but this path is approximate, and exact only
+for frozen models (the default). Serving it exactly would need the indexer
+to publish vectors from the tuned layer (the click model's route).
 """
 
 from __future__ import annotations
@@ -67,6 +74,10 @@ class LiveSequenceModel:
         with torch.inference_mode():
             self._trained_vectors = self._model.items().numpy()
         config = self._model.config
+        # Tuned text vectors of the trained items, for the blend (see the module note).
+        self._trained_texts: np.ndarray | None = None
+        if config.text_tuning != "frozen":
+            self._trained_texts = self._model.text_table().numpy()
         self.model_dim = config.vector_dim
         self.text_blend = config.text_blend
         # With a text blend the index holds [item vector, blend · text vector]
@@ -89,6 +100,9 @@ class LiveSequenceModel:
         vectors[known] = self._trained_vectors[trained[known]]
         if (~known).any():
             vectors[~known] = self._text_path(text_vectors[~known])
+        if self._trained_texts is not None and known.any():
+            text_vectors = np.array(text_vectors, dtype=np.float32)
+            text_vectors[known] = self._trained_texts[trained[known]]
         return self._with_text(vectors, text_vectors)
 
     def text_only_vectors(self, text_vectors: np.ndarray) -> np.ndarray:

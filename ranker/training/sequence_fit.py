@@ -20,7 +20,7 @@ import torch
 from ranker.model.sequence import SequenceConfig, SequenceModel
 from ranker.model.sequence_ensemble import ScoringModel, SequenceEnsemble
 from ranker.model.sequence_input import Timeline
-from ranker.model.sequence_variants import VARIANTS
+from ranker.model.sequence_variants import TUNED_VARIANTS, VARIANTS
 from ranker.training.data import TRAIN, VAL
 from ranker.training.sequence_batches import history_from_eval
 from ranker.training.sequence_train import (
@@ -147,6 +147,7 @@ def fit_sequence_model(
     model_config: SequenceConfig,
     train_config: SequenceTrainConfig,
     *,
+    cache_dir: Path | None = None,
     progress: bool = False,
 ) -> tuple[ScoringModel, SequenceTrainReport]:
     """Build and train a sequence model (or an ensemble) on ``prepared``'s training events.
@@ -154,6 +155,8 @@ def fit_sequence_model(
     The first member's first epoch decides how many members share the budget
     (``SequenceTrainConfig.members``); the others train in turn with their own
     seeds, and the text blend is chosen once, for the sum of their scores.
+    A config that tunes the text encoder gives each member its own tuned top
+    (its lower layers' states cached under ``cache_dir``).
     """
     val = validation_moments(prepared, seed=train_config.seed)
     if not len(val.positions):
@@ -172,6 +175,12 @@ def fit_sequence_model(
         or (train_config.members == AUTO and is_sparse(timelines))
     )
 
+    tuners = None
+    if model_config.text_tuning != "frozen":
+        from ranker.training.text_tuning import TunerFactory
+
+        tuners = TunerFactory(model_config.text_tuning, prepared.catalog.texts, cache_dir)
+
     def member(config: SequenceTrainConfig) -> tuple[SequenceModel, SequenceTrainReport]:
         torch.manual_seed(config.seed)
         model = SequenceModel(model_config)
@@ -185,6 +194,7 @@ def fit_sequence_model(
             config,
             progress=progress,
             choose_blend=single,
+            tuner=None if tuners is None else tuners(),
         )
         return model, report
 
@@ -223,13 +233,14 @@ def fit_sequence_model(
 
 
 def variant_config(variant: str, **shape: object) -> SequenceConfig:
-    """The model config of one ablation variant (``both``, ``ids`` or ``text``)."""
+    """The model config of one ablation variant (see ``VARIANTS``)."""
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
     return SequenceConfig(
         use_text=variant != "ids",
         use_ids=variant != "text",
         text_query=variant == "query",
+        text_tuning=variant if variant in TUNED_VARIANTS else "frozen",
         **shape,  # type: ignore[arg-type]
     )
 
@@ -259,7 +270,7 @@ def train_and_save(
         dropout=default_dropout(training_timelines(prepared)) if dropout is None else dropout,
     )
     model, report = fit_sequence_model(
-        prepared, vectors, model_config, train_config, progress=progress
+        prepared, vectors, model_config, train_config, cache_dir=cache_dir, progress=progress
     )
     version = save_sequence_artifact(
         model,

@@ -14,6 +14,7 @@ import copy
 import logging
 import time
 from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -25,6 +26,9 @@ from ranker.model.sequence_ensemble import ScoringModel
 from ranker.model.sequence_input import History, Timeline, history_tensors
 from ranker.training.catalog_softmax import catalog_cross_entropy
 from ranker.training.sequence_batches import training_windows
+
+if TYPE_CHECKING:
+    from ranker.training.text_tuning import TextTuner
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +117,11 @@ class SequenceTrainReport:
     member_best_epochs: list[int] = field(default_factory=list)
     member_val_ndcg10: list[float] = field(default_factory=list)
 
+    @property
+    def final_val_ndcg10(self) -> float:
+        """Validation nDCG@10 of the model as saved: with its chosen blend, if one was tried."""
+        return max(self.text_blend_val_ndcg10.values(), default=self.best_val_ndcg10)
+
     def to_dict(self) -> dict[str, object]:
         """JSON-ready form."""
         return asdict(self)
@@ -127,15 +136,17 @@ def window_loss(
     negatives: torch.Tensor | None = None,
     *,
     low_precision: bool = False,
+    text: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Mean next-item cross-entropy over every real position of ``windows`` ``(B, L+1)``.
 
     With ``negatives`` (item rows shared by the batch, drawn uniformly) the
     softmax runs over the target and those items only (sampled softmax; under
     uniform draws the logQ correction is a constant and drops out); without,
-    over the whole catalog with the items seen earlier masked.
+    over the whole catalog with the items seen earlier masked. ``text``
+    replaces the stored text table (a step that tunes the text encoder).
     """
-    item_vectors = model.items(id_keep)
+    item_vectors = model.items(id_keep, text)
     inputs, targets = windows[:, :-1], windows[:, 1:]
     hidden = model.encode(inputs, gaps[:, :-1], types[:, :-1], item_vectors)
     length = inputs.shape[1]
@@ -363,8 +374,12 @@ def train_sequence_model(
     *,
     progress: bool = False,
     choose_blend: bool = True,
+    tuner: TextTuner | None = None,
 ) -> SequenceTrainReport:
     """Train ``model`` in place; keeps the epoch with the best validation nDCG@10.
+
+    With ``tuner`` the text encoder's top is trained too, and the model's
+    text table re-encoded with it after every epoch (ranker/training/text_tuning.py).
 
     After the first epoch ``report.members`` is set (``config.members``, or
     under AUTO as many as the first epoch's time fits) and this training keeps
@@ -381,15 +396,21 @@ def train_sequence_model(
     lengths = (windows.rows > 0).sum(axis=1)
     if len(windows) == 0:
         raise ValueError("no training sequences with two or more interactions")
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
-    )
+    model_weights = list(model.parameters())
+    tuned_weights = [] if tuner is None else tuner.parameters()
+    groups: list[dict[str, Any]] = [{"params": model_weights}]
+    if tuner is not None:
+        groups.append({"params": tuned_weights, "lr": tuner.lr, "weight_decay": 0.0})
+    optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
+    trained_weights = model_weights + tuned_weights
     average = WeightAverage(model, config.weight_average) if config.weight_average else None
-    best_state = copy.deepcopy(model.state_dict())
     stale = 0
     items = model.config.items
     sampled = negatives_for(config.negatives, items)
     bf16 = cpu_supports_bf16() if config.bf16 is None else config.bf16
+    if tuner is not None:
+        tuner.refresh(model.items, bf16)  # the tuned encoder's own starting vectors
+    best_state = copy.deepcopy(model.state_dict())
     # Sampled negatives come from trained items only, as the full softmax's do.
     unseen = unseen_items(model)
     trained = np.arange(1, items + 1) if unseen is None else np.flatnonzero(~unseen.numpy())
@@ -407,18 +428,23 @@ def train_sequence_model(
             if sampled:
                 negatives = torch.from_numpy(trained[rng.integers(0, len(trained), sampled)])
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                text = None
+                if tuner is not None:
+                    text = tuner.step_table(model.items.text, sequence, rng)
                 loss = window_loss(
-                    model, sequence, gaps, types, id_keep, negatives, low_precision=bf16
+                    model, sequence, gaps, types, id_keep, negatives, low_precision=bf16, text=text
                 )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            torch.nn.utils.clip_grad_norm_(trained_weights, 5.0)
             optimizer.step()
             if average is not None:
                 average.update()
             losses.append(float(loss.detach()))
         report.epochs_run = epoch
         report.train_loss.append(float(np.mean(losses)))
+        if tuner is not None:
+            tuner.refresh(model.items, bf16)
         elapsed = time.perf_counter() - started
         if epoch == 1:
             # Every member gets an equal share, whether the count was asked
