@@ -34,10 +34,10 @@ from torch import nn
 from ranker.model.click_model import ItemTower
 from ranker.model.item_encoding import LowerStates, cached_lower_states, item_vectors
 from ranker.model.sequence import PAD, ItemTable
+from ranker.model.sequence_variants import TUNED_VARIANTS
 
 log = logging.getLogger(__name__)
 
-TEXT_TUNINGS = ("frozen", "top-layer", "lora")
 # Tokens kept per item text: the click model's item tower uses the same.
 MAX_TEXT_TOKENS = 32
 # Items re-encoded with gradients per step: 128 rows cost ~0.18 s forward and
@@ -48,6 +48,12 @@ LORA_RANK = 8
 # Learning rates of the tuned weights (the sequence model keeps its own): a
 # pretrained layer wants small steps, fresh adapters larger ones.
 TUNING_LR = {"top-layer": 5e-5, "lora": 1e-3}
+
+
+def require_tuned(mode: str) -> None:
+    """Refuse a mode that tunes nothing (or is unknown)."""
+    if mode not in TUNED_VARIANTS:
+        raise ValueError(f"text tuning must be one of {TUNED_VARIANTS}, got {mode!r}")
 
 
 class LowRankAdapted(nn.Module):
@@ -99,8 +105,7 @@ class TextTuner:
     def __init__(
         self, tower: ItemTower, lower: LowerStates, mode: str, rows_per_step: int = ROWS_PER_STEP
     ) -> None:
-        if mode not in TEXT_TUNINGS[1:]:
-            raise ValueError(f"text tuning must be one of {TEXT_TUNINGS[1:]}, got {mode!r}")
+        require_tuned(mode)
         # Tuning keeps the encoder's pooled output: the tower's projection is unused.
         tower.projection.requires_grad_(False)
         self.tower = tower
@@ -155,8 +160,7 @@ class TunerFactory:
 
         from indexer.encoder import default_model_dir
 
-        if mode not in TEXT_TUNINGS[1:]:
-            raise ValueError(f"text tuning must be one of {TEXT_TUNINGS[1:]}, got {mode!r}")
+        require_tuned(mode)
         base = str(default_model_dir())
         tokenizer = AutoTokenizer.from_pretrained(base, local_files_only=True)
         bert = AutoModel.from_pretrained(base, local_files_only=True, add_pooling_layer=False)

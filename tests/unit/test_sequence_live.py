@@ -210,24 +210,6 @@ def with_learned_text_query(model: SequenceModel) -> SequenceModel:
     return learned.eval()
 
 
-def random_histories(item_ids: list[str], users: int = 8) -> list[list[Interaction]]:
-    """Six clicks, views or dislikes of distinct items, a minute apart, per user."""
-    rng = np.random.default_rng(0)
-    return [
-        [
-            Interaction(item_ids[row], kind, 60_000 * n)
-            for n, (row, kind) in enumerate(
-                zip(
-                    rng.choice(len(item_ids), 6, replace=False),
-                    rng.choice(["click", "view", "dislike"], 6),
-                    strict=True,
-                )
-            )
-        ]
-        for _ in range(users)
-    ]
-
-
 @pytest.mark.parametrize(
     ("text_query", "decay"),
     [(False, 1.0), (True, 1.0), (False, 0.4)],
@@ -248,7 +230,20 @@ def test_with_a_text_blend_live_scores_are_the_offline_scores(
     texts = model.items.text[1:].numpy()
     live.upsert(artifact.item_ids, texts)
     assert live.dim == model.config.vector_dim + texts.shape[1]
-    histories = random_histories(artifact.item_ids)
+    rng = np.random.default_rng(0)
+    histories = [
+        [
+            Interaction(artifact.item_ids[row], kind, 60_000 * n)
+            for n, (row, kind) in enumerate(
+                zip(
+                    rng.choice(len(artifact.item_ids), 6, replace=False),
+                    rng.choice(["click", "view", "dislike"], 6),
+                    strict=True,
+                )
+            )
+        ]
+        for _ in range(8)
+    ]
     users = live.user_vectors(histories)
     assert users.positions == list(range(8))
     rows = live.index.rows(artifact.item_ids)
